@@ -1,0 +1,43 @@
+// quench ONNX I/O: the only place that sees protobuf and the ONNX headers (Debian libonnx-dev).
+//
+// Import reads any ONNX model of opset 7 to 21 (default domain; other domains are kept as they are)
+// into the IR: initializers, Constant nodes (kept as nodes), external data files (models over
+// 2 GB), value_info, metadata. Export writes the IR back; import -> export -> import keeps every
+// node, attribute and weight bit for bit. Parts of the format quench does not model are carried
+// through as opaque bytes.
+//
+//   QUENCH_ASSIGN_OR_RETURN(Model m, onnx::load_model("resnet.onnx"));
+//   QUENCH_RETURN_IF_ERROR(onnx::save_model(m, "out/resnet.onnx"));   // temp file + rename
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "core/status.h"
+#include "core/tensor.h"
+#include "ir/graph.h"
+
+namespace quench::onnx {
+
+// Reads a model file. External data is resolved relative to the model file's folder.
+Result<Model> load_model(const std::string& path);
+// Parses serialized ModelProto bytes; `base_dir` resolves external data ("" = current folder).
+Result<Model> parse_model(std::string_view bytes, const std::string& base_dir = "");
+
+struct SaveOptions {
+  // Write initializers of at least this many bytes to an external data file "<model>.data" next
+  // to the model. 0 = automatic: only when the model would exceed protobuf's 2 GB limit.
+  int64_t external_data_threshold = 0;
+};
+// Serializes a model (all data inline; fails when over 2 GB: use save_model).
+Result<std::string> serialize_model(const Model& model);
+// Writes a model atomically (temporary file, then rename), with external data when needed.
+Status save_model(const Model& model, const std::string& path, const SaveOptions& options = {});
+
+// A single TensorProto (the .pb files of the ONNX backend tests).
+Result<Tensor> load_tensor(const std::string& path);
+Result<Tensor> parse_tensor(std::string_view bytes);
+Result<std::string> serialize_tensor(const Tensor& tensor, const std::string& name = "");
+
+}  // namespace quench::onnx

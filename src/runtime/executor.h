@@ -1,0 +1,85 @@
+// quench runtime: the executor.
+//
+// Runs a Model on the CPU. create() checks that every node has a kernel (naming each unsupported op
+// and node) and plans the run: the order of nodes, the last use of every value (its buffer is freed
+// right after, so peak memory stays near the largest live set), which activations fuse into the
+// convolution or matrix product before them, and where tensors may stay in oneDNN's blocked layout
+// between consecutive convolutions.
+//
+// The tap sees every value the executor produces, graph inputs included, in execution order, and
+// may replace it: quantization simulation and calibration hang off it. While a tap is set, fusion
+// and blocked layouts are off for the values it sees, so that it sees exactly the ONNX values, in
+// plain layout. With no tap set the check costs one branch per node.
+//
+//   QUENCH_ASSIGN_OR_RETURN(auto exec, Executor::create(model, {.num_threads = 2}));
+//   exec->set_tap([](const TapEvent& e) {
+//     if (e.producer && e.producer->op_type == "Relu") observe(e.name, *e.tensor);
+//     return Status();
+//   });
+//   QUENCH_ASSIGN_OR_RETURN(std::vector<Tensor> out, exec->run({{"input", x}}));
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/status.h"
+#include "core/tensor.h"
+#include "ir/graph.h"
+
+namespace quench {
+
+struct ExecutorOptions {
+  int num_threads = 0;   // intra-op threads; <= 0 means all cores
+  bool optimize = true;  // fusion and blocked layouts (results equal up to float reassociation)
+};
+
+struct TapEvent {
+  std::string_view name;   // the value's name
+  const Node* producer;    // null for a graph input
+  int output_index;        // index among the producer's outputs (0 for graph inputs)
+  Tensor* tensor;          // plain; assign to *tensor to replace the value downstream
+};
+using Tap = std::function<Status(const TapEvent&)>;
+
+struct RunStats {
+  int64_t peak_tensor_bytes = 0;  // peak bytes held by tensors during the last run (weights excluded)
+  double seconds = 0.0;           // wall time of the last run
+};
+
+class Executor {
+ public:
+  using Feeds = std::vector<std::pair<std::string, Tensor>>;
+
+  static Result<std::unique_ptr<Executor>> create(std::shared_ptr<const Model> model,
+                                                  ExecutorOptions options = {});
+  ~Executor();
+
+  // Runs with the given graph inputs (by name; every non-initializer input must be fed, with
+  // a dtype and a shape matching the model's declaration where it gives one). Returns the graph
+  // outputs in graph order.
+  Result<std::vector<Tensor>> run(const Feeds& feeds);
+  // Runs and returns the named values (graph outputs or intermediates) in the given order.
+  Result<std::vector<Tensor>> run(const Feeds& feeds, const std::vector<std::string>& fetches);
+
+  void set_tap(Tap tap);  // an empty function removes the tap
+  bool has_tap() const;
+
+  const Model& model() const;
+  const RunStats& last_run_stats() const;
+  const ExecutorOptions& options() const;
+
+  // Ops of the model with no kernel, as "OpType (node 'name')" strings; empty when all are
+  // supported. Used by `quench inspect` without failing.
+  static std::vector<std::string> unsupported_ops(const Model& model);
+
+ private:
+  struct Impl;
+  explicit Executor(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace quench
