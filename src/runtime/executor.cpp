@@ -6,6 +6,8 @@
 #include <unordered_set>
 
 #include "core/parallel.h"
+#include "ir/clone.h"
+#include "runtime/optimize.h"
 #include "runtime/registry.h"
 
 namespace quench {
@@ -45,83 +47,85 @@ struct Step {
   std::vector<std::pair<const KernelDef*, std::unique_ptr<OpKernel>>> kernels;
 };
 
+// A plan runs one model: the user's (plain plan: every ONNX value materialized in plain layout, as a
+// tap needs) or the executor's optimized copy (fast plan: folded, fused, blocked layouts).
 struct Plan {
+  std::shared_ptr<const Model> model;
+  bool fast = false;
+  std::vector<const Value*> values;  // by id
+  std::unordered_map<const Value*, int> ids;
+  std::vector<bool> is_graph_output;
+  std::vector<int> graph_inputs;  // ids of inputs that must or may be fed
+  std::vector<bool> has_default;  // per graph_inputs entry: an initializer gives a default
+  std::vector<int> graph_outputs;
   std::vector<Step> steps;
-  bool fast = false;  // fusion and blocked layouts on
+
+  int id_of(const Value* v) const { return v ? ids.at(v) : kNone; }
+  int id_of(std::string_view name) const {
+    const Value* v = model->graph->find_value(name);
+    return v ? id_of(v) : kNone;
+  }
 };
 
 }  // namespace
 
 struct Executor::Impl {
-  std::shared_ptr<const Model> model;
+  std::shared_ptr<const Model> model;      // the user's
+  std::shared_ptr<const Model> optimized;  // the executor's rewritten copy (optimize_for_inference)
   ExecutorOptions options;
   Tap tap;
   RunStats stats;
-
-  std::vector<const Value*> values;  // by id
-  std::unordered_map<const Value*, int> ids;
-  std::vector<bool> is_graph_output;
-  std::vector<int> graph_inputs;   // ids of inputs that must or may be fed
-  std::vector<bool> has_default;   // per graph_inputs entry: an initializer gives a default
-  std::vector<int> graph_outputs;
-  std::unique_ptr<Plan> plain_plan;  // every ONNX value materialized, plain layout
+  std::unique_ptr<Plan> plain_plan;
   std::unique_ptr<Plan> fast_plan;
 
-  int id_of(const Value* v) const { return v ? ids.at(v) : kNone; }
-
-  Status index_values() {
-    const Graph& g = *model->graph;
+  Result<std::unique_ptr<Plan>> build_plan(std::shared_ptr<const Model> m, bool fast) {
+    auto plan = std::make_unique<Plan>();
+    plan->model = std::move(m);
+    plan->fast = fast;
+    Plan& p = *plan;
+    const Graph& g = *p.model->graph;
     for (const auto& v : g.values()) {
-      ids.emplace(v.get(), static_cast<int>(values.size()));
-      values.push_back(v.get());
+      p.ids.emplace(v.get(), static_cast<int>(p.values.size()));
+      p.values.push_back(v.get());
     }
-    is_graph_output.assign(values.size(), false);
+    p.is_graph_output.assign(p.values.size(), false);
     for (const Value* v : g.outputs) {
-      is_graph_output[id_of(v)] = true;
-      graph_outputs.push_back(id_of(v));
+      p.is_graph_output[p.id_of(v)] = true;
+      p.graph_outputs.push_back(p.id_of(v));
     }
     for (const Value* v : g.inputs) {
-      graph_inputs.push_back(id_of(v));
-      has_default.push_back(v->is_constant());
+      p.graph_inputs.push_back(p.id_of(v));
+      p.has_default.push_back(v->is_constant());
     }
-    return Status();
-  }
-
-  // Values fetched beyond the graph outputs are kept alive at run time (run() skips releasing
-  // them), so one plan serves every fetch list.
-  Result<std::unique_ptr<Plan>> build_plan(bool fast) {
-    auto plan = std::make_unique<Plan>();
-    plan->fast = fast;
-    const Graph& g = *model->graph;
-    std::vector<bool> kept(values.size(), false);
-    for (int id : graph_outputs) kept[id] = true;
-
-    std::vector<Node*> nodes = g.nodes();
+    // Values fetched beyond the graph outputs are kept alive at run time (run() skips releasing
+    // them), so one plan serves every fetch list.
+    const std::vector<bool>& kept = p.is_graph_output;
     std::unordered_set<const Node*> absorbed;
-    for (const Node* n : nodes) {
+    for (const Node* n : g.nodes()) {
       if (absorbed.count(n)) continue;
       Step s;
       s.node = n;
-      int64_t opset = model->opset(n->domain);
+      int64_t opset = p.model->opset(n->domain);
       s.candidates = find_kernels(n->domain, n->op_type, opset);
       if (s.candidates.empty()) {
         return Status::unsupported("unsupported op '" + n->op_type + "' (node '" + n->name +
                                    "', opset " + std::to_string(opset) + ")");
       }
       for (const Value* v : n->inputs) {
-        s.inputs.push_back(id_of(v));
+        s.inputs.push_back(p.id_of(v));
         s.constant_inputs.push_back(v && v->is_constant() ? &v->constant : nullptr);
       }
-      for (const Value* v : n->outputs) s.outputs.push_back(id_of(v));
-      if (fast) try_fuse(s, kept, absorbed);
-      plan->steps.push_back(std::move(s));
+      for (const Value* v : n->outputs) s.outputs.push_back(p.id_of(v));
+      if (fast) try_fuse(p, s, kept, absorbed);
+      p.steps.push_back(std::move(s));
     }
-    plan_lifetimes(*plan, kept);
+    plan_lifetimes(p, kept);
     return plan;
   }
 
   // Conv/Gemm/MatMul followed by its only consumer, an activation: the kernel applies it.
-  void try_fuse(Step& s, const std::vector<bool>& kept, std::unordered_set<const Node*>& absorbed) {
+  void try_fuse(const Plan& p, Step& s, const std::vector<bool>& kept,
+                std::unordered_set<const Node*>& absorbed) {
     const Node* n = s.node;
     if (s.outputs.empty() || s.outputs[0] == kNone || kept[s.outputs[0]]) return;
     const KernelDef* def = nullptr;
@@ -135,16 +139,17 @@ struct Executor::Impl {
     for (size_t i = 1; i < act->inputs.size(); ++i)  // Clip min/max must be constants
       if (act->inputs[i] && !act->inputs[i]->is_constant()) return;
     if (act->outputs.empty() || !act->outputs[0]) return;
-    KernelInfo info{*n, model->opset(n->domain), s.constant_inputs, act};
+    KernelInfo info{*n, p.model->opset(n->domain), s.constant_inputs, act};
     auto kernel = def->create(info);
     if (!kernel.ok()) return;  // the kernel declines this activation: run it separately
     s.fused_activation = act;
-    s.outputs[0] = id_of(act->outputs[0]);
+    s.outputs[0] = p.id_of(act->outputs[0]);
     s.kernels.emplace_back(def, std::move(kernel).value());
     absorbed.insert(act);
   }
 
   void plan_lifetimes(Plan& plan, const std::vector<bool>& kept) {
+    const std::vector<const Value*>& values = plan.values;
     const size_t nv = values.size();
     std::vector<int> last(nv, kNone);
     for (size_t i = 0; i < plan.steps.size(); ++i)
@@ -183,7 +188,7 @@ struct Executor::Impl {
     }
   }
 
-  Result<OpKernel*> kernel_for(Step& s, const std::vector<Tensor>& slots) {
+  Result<OpKernel*> kernel_for(const Plan& p, Step& s, const std::vector<Tensor>& slots) {
     // The element type of the input each candidate dispatches on.
     const KernelDef* chosen = nullptr;
     const KernelDef* any = nullptr;
@@ -203,19 +208,18 @@ struct Executor::Impl {
     if (!chosen) {
       return Status::unsupported(s.node->label() + ": no kernel for element type " +
                                  std::string(dtype_name(seen)) + " (opset " +
-                                 std::to_string(model->opset(s.node->domain)) + ")");
+                                 std::to_string(p.model->opset(s.node->domain)) + ")");
     }
     for (auto& [def, kernel] : s.kernels)
       if (def == chosen) return kernel.get();
-    KernelInfo info{*s.node, model->opset(s.node->domain), s.constant_inputs, s.fused_activation};
+    KernelInfo info{*s.node, p.model->opset(s.node->domain), s.constant_inputs, s.fused_activation};
     auto created = chosen->create(info);
     if (!created.ok()) return created.status();
     s.kernels.emplace_back(chosen, std::move(created).value());
     return s.kernels.back().second.get();
   }
 
-  Status check_feed(int id, const Tensor& t) const {
-    const Value& v = *values[id];
+  static Status check_feed(const Value& v, const Tensor& t) {
     if (v.dtype != DType::kUndefined && t.dtype() != v.dtype) {
       return Status::invalid("input '" + v.name + "': data has element type " +
                              std::string(dtype_name(t.dtype())) + " but the model expects " +
@@ -233,30 +237,47 @@ struct Executor::Impl {
     return Status();
   }
 
-  Status call_tap(std::vector<Tensor>& slots, int id, const Node* producer, int index) {
+  Status call_tap(const Plan& p, std::vector<Tensor>& slots, int id, const Node* producer, int index) {
     Tensor& t = slots[id];
     if (!t.defined()) return Status();
     if (!t.is_plain()) {
       QUENCH_ASSIGN_OR_RETURN(t, to_plain(t));
     }
-    return tap(TapEvent{values[id]->name, producer, index, &t});
+    return tap(TapEvent{p.values[id]->name, producer, index, &t});
   }
 
-  Result<std::vector<Tensor>> run(const Feeds& feeds, const std::vector<int>& fetch_ids,
-                                  bool fetch_intermediates) {
+  Result<std::vector<Tensor>> run(const Feeds& feeds, const std::vector<std::string>* fetches) {
     auto t0 = std::chrono::steady_clock::now();
     set_num_threads(options.num_threads);
-    const bool use_fast = options.optimize && !tap && !fetch_intermediates;
+    // Intermediate values exist only in the plain plan.
+    bool intermediates = false;
+    if (fetches) {
+      for (const std::string& name : *fetches) {
+        const Value* v = model->graph->find_value(name);
+        if (!v) return Status::not_found("fetch: the model has no value named '" + name + "'");
+        bool is_output = false;
+        for (const Value* o : model->graph->outputs) is_output |= o == v;
+        intermediates |= !is_output;
+      }
+    }
+    const bool use_fast = options.optimize && !tap && !intermediates;
     std::unique_ptr<Plan>& plan_ref = use_fast ? fast_plan : plain_plan;
     if (!plan_ref) {
-      QUENCH_ASSIGN_OR_RETURN(plan_ref, build_plan(use_fast));
+      QUENCH_ASSIGN_OR_RETURN(plan_ref, build_plan(use_fast ? optimized : model, use_fast));
     }
     Plan& plan = *plan_ref;
+    const std::vector<const Value*>& values = plan.values;
+    std::vector<int> fetch_ids = plan.graph_outputs;
+    if (fetches) {
+      fetch_ids.clear();
+      for (const std::string& name : *fetches) fetch_ids.push_back(plan.id_of(name));
+    }
     std::vector<bool> keep(values.size(), false);
     for (int id : fetch_ids) keep[id] = true;
+    const std::vector<int>& graph_inputs = plan.graph_inputs;
 
     std::vector<Tensor> slots(values.size());
-    for (const Value* v : model->graph->initializers) slots[id_of(v)] = v->constant;
+    for (const Value* v : plan.model->graph->initializers) slots[plan.id_of(v)] = v->constant;
     std::vector<bool> fed(values.size(), false);
     for (const auto& [name, tensor] : feeds) {
       auto it = std::find_if(graph_inputs.begin(), graph_inputs.end(),
@@ -268,20 +289,20 @@ struct Executor::Impl {
         return Status::invalid("the model has no input named '" + name + "' (inputs: " + expected + ")");
       }
       if (!tensor.defined()) return Status::invalid("input '" + name + "' is empty");
-      QUENCH_RETURN_IF_ERROR(check_feed(*it, tensor));
+      QUENCH_RETURN_IF_ERROR(check_feed(*values[*it], tensor));
       QUENCH_ASSIGN_OR_RETURN(slots[*it], to_plain(tensor));
       fed[*it] = true;
     }
     for (size_t i = 0; i < graph_inputs.size(); ++i) {
       int id = graph_inputs[i];
-      if (!fed[id] && !has_default[i])
+      if (!fed[id] && !plan.has_default[i])
         return Status::invalid("input '" + values[id]->name + "' was not given");
     }
     reset_peak_memory();
     const int64_t base_bytes = memory_stats().current_bytes;
     if (tap) {
       for (int id : graph_inputs)
-        if (fed[id]) QUENCH_RETURN_IF_ERROR(call_tap(slots, id, nullptr, 0));
+        if (fed[id]) QUENCH_RETURN_IF_ERROR(call_tap(plan, slots, id, nullptr, 0));
     }
 
     std::vector<Tensor> outputs;
@@ -301,7 +322,7 @@ struct Executor::Impl {
         reusable[k] = s.last_use[k] && !keep[id] && slots[id].use_count() == 1 &&
                       std::count(s.inputs.begin(), s.inputs.end(), id) == 1;
       }
-      QUENCH_ASSIGN_OR_RETURN(OpKernel * kernel, kernel_for(s, slots));
+      QUENCH_ASSIGN_OR_RETURN(OpKernel * kernel, kernel_for(plan, s, slots));
       // Kernels that take only plain inputs get plain copies of blocked ones.
       std::vector<Tensor> plain_copies;
       const KernelDef* def = nullptr;
@@ -339,7 +360,7 @@ struct Executor::Impl {
       if (tap) {
         for (size_t k = 0; k < s.outputs.size(); ++k)
           if (s.outputs[k] != kNone)
-            QUENCH_RETURN_IF_ERROR(call_tap(slots, s.outputs[k], s.node, static_cast<int>(k)));
+            QUENCH_RETURN_IF_ERROR(call_tap(plan, slots, s.outputs[k], s.node, static_cast<int>(k)));
       }
     }
 
@@ -377,26 +398,20 @@ Result<std::unique_ptr<Executor>> Executor::create(std::shared_ptr<const Model> 
   auto impl = std::make_unique<Impl>();
   impl->model = std::move(model);
   impl->options = options;
-  QUENCH_RETURN_IF_ERROR(impl->index_values());
+  if (options.optimize) {
+    auto copy = std::make_shared<Model>(clone_model(*impl->model));
+    optimize_for_inference(*copy);
+    QUENCH_RETURN_IF_ERROR(verify_graph(*copy->graph).with_context("executor: after optimization"));
+    impl->optimized = std::move(copy);
+  }
   return std::unique_ptr<Executor>(new Executor(std::move(impl)));
 }
 
-Result<std::vector<Tensor>> Executor::run(const Feeds& feeds) {
-  return impl_->run(feeds, impl_->graph_outputs, false);
-}
+Result<std::vector<Tensor>> Executor::run(const Feeds& feeds) { return impl_->run(feeds, nullptr); }
 
 Result<std::vector<Tensor>> Executor::run(const Feeds& feeds,
                                           const std::vector<std::string>& fetches) {
-  std::vector<int> ids;
-  bool intermediates = false;
-  for (const std::string& name : fetches) {
-    const Value* v = impl_->model->graph->find_value(name);
-    if (!v) return Status::not_found("fetch: the model has no value named '" + name + "'");
-    int id = impl_->id_of(v);
-    ids.push_back(id);
-    if (!impl_->is_graph_output[id]) intermediates = true;
-  }
-  return impl_->run(feeds, ids, intermediates);
+  return impl_->run(feeds, &fetches);
 }
 
 void Executor::set_tap(Tap tap) { impl_->tap = std::move(tap); }

@@ -114,5 +114,54 @@ TEST(Executor, FetchesIntermediates) {
   EXPECT_TENSOR_NEAR(x, Tensor::from_vector<float>({2, 3}, {-1, 2, -3, 4, -5, 6}), 0.0);
 }
 
+// Conv -> BatchNormalization -> Relu -> Conv -> Relu: the fast plan folds BN into the convolution,
+// fuses the activations and keeps blocked layouts; its outputs must equal the plain plan's.
+TEST(Executor, OptimizedPlanMatchesPlainPlan) {
+  auto m = std::make_shared<Model>();
+  m->opset_imports.push_back({"", 13});
+  Graph& g = *m->graph;
+  auto value = [&](const std::string& name, Tensor c = Tensor()) {
+    Value* v = g.add_value(name).value();
+    if (c.defined()) {
+      v->constant = c;
+      g.initializers.push_back(v);
+    }
+    return v;
+  };
+  Value* x = value("x");
+  x->dtype = DType::kFloat32;
+  g.inputs.push_back(x);
+  Value* w1 = value("w1", testing::random_tensor({16, 3, 3, 3}, -0.5f, 0.5f, 2));
+  Value* b1 = value("b1", testing::random_tensor({16}, -0.1f, 0.1f, 3));
+  Value* scale = value("scale", testing::random_tensor({16}, 0.5f, 1.5f, 4));
+  Value* shift = value("shift", testing::random_tensor({16}, -0.2f, 0.2f, 5));
+  Value* mean = value("mean", testing::random_tensor({16}, -0.3f, 0.3f, 6));
+  Value* var = value("var", testing::random_tensor({16}, 0.2f, 2.0f, 7));
+  Value* w2 = value("w2", testing::random_tensor({8, 16, 3, 3}, -0.3f, 0.3f, 8));
+  Value *c1 = value("c1"), *bn = value("bn"), *r1 = value("r1"), *c2 = value("c2"), *y = value("y");
+  Node* conv1 = g.add_node("Conv", "conv1", {x, w1, b1}, {c1});
+  conv1->attributes.push_back(testing::attr_ints("pads", {1, 1, 1, 1}));
+  g.add_node("BatchNormalization", "bn1", {c1, scale, shift, mean, var}, {bn});
+  g.add_node("Relu", "relu1", {bn}, {r1});
+  g.add_node("Conv", "conv2", {r1, w2}, {c2});
+  g.add_node("Relu", "relu2", {c2}, {y});
+  g.outputs.push_back(y);
+
+  Tensor input = testing::random_tensor({2, 3, 17, 17}, -1.0f, 1.0f, 9);
+  auto fast = Executor::create(m, {.num_threads = 2, .optimize = true}).value();
+  auto plain = Executor::create(m, {.num_threads = 2, .optimize = false}).value();
+  Tensor a = fast->run({{"x", input}}).value()[0];
+  Tensor b = plain->run({{"x", input}}).value()[0];
+  EXPECT_TRUE(testing::tensors_near(a, b, 1e-5, 1e-5));
+  // A pass-through tap switches to the plain plan: bit-identical to the unoptimized executor.
+  fast->set_tap([](const TapEvent&) { return Status(); });
+  Tensor c = fast->run({{"x", input}}).value()[0];
+  EXPECT_TRUE(testing::tensors_near(c, b, 0.0, 0.0));
+  // Same thread count, same bits.
+  fast->set_tap(nullptr);
+  Tensor d = fast->run({{"x", input}}).value()[0];
+  EXPECT_TRUE(testing::tensors_near(d, a, 0.0, 0.0));
+}
+
 }  // namespace
 }  // namespace quench

@@ -1,0 +1,43 @@
+#include "runtime/kernels/elementwise_ops.h"
+
+namespace quench {
+
+Tensor& broadcast_output(KernelContext& ctx, const Shape& shape, DType dtype,
+                         std::initializer_list<size_t> candidates) {
+  for (size_t i : candidates) {
+    if (!ctx.has_input(i)) continue;
+    const Tensor& in = ctx.input(i);
+    if (in.dtype() == dtype && in.shape() == shape && ctx.can_reuse_input(i)) {
+      return ctx.output_like(0, i);
+    }
+  }
+  return ctx.allocate_output(0, dtype, shape);
+}
+
+Tensor to_float32(const Tensor& t) {
+  if (t.dtype() == DType::kFloat32) return t;
+  Tensor f = Tensor::empty(DType::kFloat32, t.shape());
+  Status s = convert_tensor(t, f);
+  (void)s;  // every numeric dtype converts to float32
+  return f;
+}
+
+Status store_from_float32(KernelContext& ctx, const Tensor& f, DType dtype) {
+  Tensor& out = ctx.allocate_output(0, dtype, f.shape());
+  return convert_tensor(f, out);
+}
+
+Status check_same_dtype(const KernelContext& ctx, size_t a, size_t b) {
+  DType ta = ctx.input(a).dtype(), tb = ctx.input(b).dtype();
+  if (ta == tb) return Status();
+  return ctx.invalid("input " + std::to_string(b) + " has element type " +
+                     std::string(dtype_name(tb)) + " but input " + std::to_string(a) + " has " +
+                     std::string(dtype_name(ta)) + " (they must match)");
+}
+
+void add_rows(std::vector<KernelDef>& rows, const char* op_type, int since, int end,
+              std::initializer_list<DType> dtypes, KernelFactory create, int type_input) {
+  for (DType t : dtypes) rows.push_back(KernelDef{"", op_type, since, end, t, create, type_input});
+}
+
+}  // namespace quench
