@@ -4,6 +4,7 @@
 #include <limits>
 #include <cstdlib>
 #include <new>
+#include <stdexcept>
 #include <sstream>
 #include <type_traits>
 
@@ -56,6 +57,8 @@ MemoryStats memory_stats() { return {g_current_bytes.load(), g_peak_bytes.load()
 void reset_peak_memory() { g_peak_bytes.store(g_current_bytes.load()); }
 
 Tensor Tensor::empty(DType dtype, Shape shape) {
+  for (int64_t d : shape)
+    if (d < 0) throw std::invalid_argument("tensor shape " + shape_to_string(shape) + " has a negative dimension");
   Tensor t;
   t.dtype_ = dtype;
   t.shape_ = std::move(shape);

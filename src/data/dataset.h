@@ -108,8 +108,9 @@ Result<std::unique_ptr<Dataset>> open_dataset(const std::string& data_path,
                                               const DataOptions& options);
 
 // Turns raw rows (any numeric dtype, [B, ...]) into float32 model input: x * scale, then
-// (x - mean) / std along the channel axis of `options.layout`. `raw_is_uint8_scale` picks the
-// default scale (1/255) when options.scale is unset.
+// (x - mean) / std along the channel axis of `options.layout`. The raw dtype picks the default
+// scale when options.scale is unset (1/255 for uint8, else 1). Float32 data with nothing to do
+// is passed through without a copy.
 class Normalizer {
  public:
   // Checks mean/std against the channel count of rows of shape `row_shape`; `place` names the

@@ -31,18 +31,18 @@ Result<ReadFile> ReadFile::open(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     int err = errno;
-    if (err == ENOENT) return Status::not_found(quoted(path) + ": no such file");
-    return Status::io_error(quoted(path) + ": cannot open (" + std::strerror(err) + ")");
+    if (err == ENOENT) return Status::not_found(quote_path(path) + ": no such file");
+    return Status::io_error(quote_path(path) + ": cannot open (" + std::strerror(err) + ")");
   }
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
     int err = errno;
     ::close(fd);
-    return Status::io_error(quoted(path) + ": cannot stat (" + std::strerror(err) + ")");
+    return Status::io_error(quote_path(path) + ": cannot stat (" + std::strerror(err) + ")");
   }
   if (S_ISDIR(st.st_mode)) {
     ::close(fd);
-    return Status::invalid(quoted(path) + " is a directory, not a file");
+    return Status::invalid(quote_path(path) + " is a directory, not a file");
   }
   ReadFile f;
   f.fd_ = fd;
@@ -58,11 +58,11 @@ Status ReadFile::read_at(int64_t offset, void* dst, int64_t n) const {
     ssize_t r = ::pread(fd_, p + done, static_cast<size_t>(n - done), static_cast<off_t>(offset + done));
     if (r < 0) {
       if (errno == EINTR) continue;
-      return Status::io_error(quoted(path_) + ": read of " + std::to_string(n) + " bytes at offset " +
+      return Status::io_error(quote_path(path_) + ": read of " + std::to_string(n) + " bytes at offset " +
                               std::to_string(offset) + " failed (" + std::strerror(errno) + ")");
     }
     if (r == 0) {
-      return Status::io_error(quoted(path_) + ": file ended at byte " + std::to_string(offset + done) +
+      return Status::io_error(quote_path(path_) + ": file ended at byte " + std::to_string(offset + done) +
                               " while reading " + std::to_string(n) + " bytes at offset " +
                               std::to_string(offset) + " (was it truncated while open?)");
     }

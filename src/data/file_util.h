@@ -34,7 +34,7 @@ class ReadFile {
 };
 
 // "'a/b.npy'" style quoting for messages.
-inline std::string quoted(const std::string& s) { return "'" + s + "'"; }
+inline std::string quote_path(const std::string& s) { return "'" + s + "'"; }
 
 // a * b into *out; false on int64 overflow or a negative factor.
 bool checked_mul(int64_t a, int64_t b, int64_t* out);

@@ -9,7 +9,7 @@
 namespace quench {
 
 using data_internal::checked_mul;
-using data_internal::quoted;
+using data_internal::quote_path;
 using data_internal::ReadFile;
 
 namespace {
@@ -204,7 +204,7 @@ const char* descr_of(DType t) {
 // Opens a file and parses its header, checking that the data is all there.
 Result<std::pair<ReadFile, NpyHeader>> open_npy(const std::string& path) {
   QUENCH_ASSIGN_OR_RETURN(ReadFile file, ReadFile::open(path));
-  const std::string place = quoted(path);
+  const std::string place = quote_path(path);
   QUENCH_ASSIGN_OR_RETURN(std::string head, file.read_prefix(12));
   if (head.size() < 10 || std::memcmp(head.data(), kMagic, kMagicSize) != 0) {
     return Status::invalid(place + ": not a .npy file (it does not start with \\x93NUMPY)");
@@ -366,10 +366,10 @@ Result<Tensor> read_npy(const std::string& path) {
 }
 
 Status write_npy(const std::string& path, const Tensor& tensor) {
-  if (!tensor.defined()) return Status::invalid(quoted(path) + ": cannot write an empty tensor");
+  if (!tensor.defined()) return Status::invalid(quote_path(path) + ": cannot write an empty tensor");
   QUENCH_ASSIGN_OR_RETURN(Tensor plain, to_plain(tensor));
   auto header = make_npy_header(plain.dtype(), plain.shape());
-  if (!header.ok()) return header.status().with_context(quoted(path));
+  if (!header.ok()) return header.status().with_context(quote_path(path));
   std::string bytes = std::move(header).value();
   bytes.append(static_cast<const char*>(plain.raw_data()), plain.nbytes());
   return write_file_atomic(path, bytes);
@@ -378,7 +378,7 @@ Status write_npy(const std::string& path, const Tensor& tensor) {
 Result<std::unique_ptr<ArrayReader>> open_npy_reader(const std::string& path) {
   QUENCH_ASSIGN_OR_RETURN(auto fh, open_npy(path));
   if (fh.second.shape.empty()) {
-    return Status::invalid(quoted(path) + ": a scalar (shape ()) has no samples; the first axis is "
+    return Status::invalid(quote_path(path) + ": a scalar (shape ()) has no samples; the first axis is "
                            "the sample axis");
   }
   return std::unique_ptr<ArrayReader>(new NpyReader(std::move(fh.first), std::move(fh.second)));

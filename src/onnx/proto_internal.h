@@ -14,7 +14,8 @@
 //                             fields, the name / doc_string of its tensors); export merges it.
 #pragma once
 
-#include <onnx/onnx-ml.pb.h>
+// onnx_pb.h defines ONNX_API, then includes onnx-ml.pb.h (ONNX_ML=1 comes from the onnx_proto target).
+#include <onnx/onnx_pb.h>
 
 #include <cstdint>
 #include <string>
@@ -38,6 +39,13 @@ inline constexpr const char* kValueInfoOverrides = "quench.value_info_overrides"
 // A graph fragment whose initializer list holds, per initializer name, the TensorProto fields the IR
 // does not hold (doc_string, unknown fields); export merges them into that initializer.
 inline constexpr const char* kTensorMetadata = "quench.tensor_metadata";
+
+// The folder part of a file path ("" for a bare file name), for resolving external data.
+inline std::string parent_dir(const std::string& path) {
+  size_t slash = path.find_last_of('/');
+  if (slash == std::string::npos) return "";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
 
 // ---- tensors (tensor_proto.cpp) ----
 
@@ -73,6 +81,7 @@ class ExternalDataWriter {
   explicit ExternalDataWriter(std::string location) : location_(std::move(location)) {}
   // Appends the tensor's bytes (aligned) and points the TensorProto at them.
   Status add(const Tensor& t, pb::TensorProto* p);
+  void reserve(size_t nbytes) { data_.reserve(nbytes); }
   const std::string& bytes() const { return data_; }
   bool empty() const { return data_.empty(); }
 

@@ -210,7 +210,7 @@ Status tensor_to_proto(const Tensor& t, pb::TensorProto* p) {
 pb::TensorProto tensor_metadata(const pb::TensorProto& p) {
   pb::TensorProto meta;
   if (p.has_doc_string()) meta.set_doc_string(p.doc_string());
-  if (!p.unknown_fields().empty()) *meta.mutable_unknown_fields() = p.unknown_fields();
+  if (!p.unknown_fields().empty()) meta.mutable_unknown_fields()->MergeFrom(p.unknown_fields());
   return meta;
 }
 
@@ -233,9 +233,7 @@ Result<Tensor> parse_tensor(std::string_view bytes) { return parse_tensor_in(byt
 
 Result<Tensor> load_tensor(const std::string& path) {
   QUENCH_ASSIGN_OR_RETURN(std::string bytes, read_file(path));
-  size_t slash = path.find_last_of('/');
-  std::string dir = slash == std::string::npos ? "" : path.substr(0, slash);
-  Result<Tensor> t = parse_tensor_in(bytes, dir);
+  Result<Tensor> t = parse_tensor_in(bytes, detail::parent_dir(path));
   if (!t.ok()) return t.status().with_context(path);
   return t;
 }

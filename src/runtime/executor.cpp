@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <exception>
+#include <new>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -342,7 +344,16 @@ struct Executor::Impl {
       outputs.assign(s.outputs.size(), Tensor());
       {
         KernelContext ctx(*s.node, in_ptrs, outputs, reusable, s.blocked_output_allowed);
-        Status st = kernel->compute(ctx);
+        Status st;
+        // Kernels return errors as values; an exception (out of memory, a library throwing) is
+        // turned into one here so that a bad model never takes the host process down.
+        try {
+          st = kernel->compute(ctx);
+        } catch (const std::bad_alloc&) {
+          st = Status::invalid(s.node->label() + ": out of memory computing its outputs");
+        } catch (const std::exception& e) {
+          st = Status::internal(s.node->label() + ": " + e.what());
+        }
         if (!st.ok()) return st;
       }
       for (size_t k = 0; k < s.outputs.size(); ++k) {

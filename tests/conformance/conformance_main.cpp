@@ -158,6 +158,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
   if (!file_exists(data + "/node")) {
     std::fprintf(stderr, "quench_conformance: %s/node not found: install Debian package libonnx-testdata\n", data.c_str());
     return 1;
@@ -197,7 +198,12 @@ int main(int argc, char** argv) {
       Counts& c = counts[suite];
       double rtol = 1e-3, atol = 1e-7;
       if (auto t = tolerances.find(name); t != tolerances.end()) std::tie(rtol, atol) = t->second;
-      Outcome o = run_case(dir, rtol, atol);
+      Outcome o;
+      try {
+        o = run_case(dir, rtol, atol);
+      } catch (const std::exception& e) {
+        o = {Outcome::kFail, std::string("exception: ") + e.what()};
+      }
       auto sk = skips.find(name);
       if (sk != skips.end()) {
         if (o.kind == Outcome::kPass) stale.push_back(name + " (" + sk->second.reason + ")");

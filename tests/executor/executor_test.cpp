@@ -148,10 +148,18 @@ TEST(Executor, OptimizedPlanMatchesPlainPlan) {
   g.outputs.push_back(y);
 
   Tensor input = testing::random_tensor({2, 3, 17, 17}, -1.0f, 1.0f, 9);
-  auto fast = Executor::create(m, {.num_threads = 2, .optimize = true}).value();
-  auto plain = Executor::create(m, {.num_threads = 2, .optimize = false}).value();
-  Tensor a = fast->run({{"x", input}}).value()[0];
-  Tensor b = plain->run({{"x", input}}).value()[0];
+  auto fast_or = Executor::create(m, {.num_threads = 2, .optimize = true});
+  ASSERT_TRUE(fast_or.ok()) << fast_or.status().message();
+  auto plain_or = Executor::create(m, {.num_threads = 2, .optimize = false});
+  ASSERT_TRUE(plain_or.ok()) << plain_or.status().message();
+  auto fast = std::move(fast_or).value();
+  auto plain = std::move(plain_or).value();
+  auto a_or = fast->run({{"x", input}});
+  ASSERT_TRUE(a_or.ok()) << a_or.status().message();
+  auto b_or = plain->run({{"x", input}});
+  ASSERT_TRUE(b_or.ok()) << b_or.status().message();
+  Tensor a = a_or.value()[0];
+  Tensor b = b_or.value()[0];
   EXPECT_TRUE(testing::tensors_near(a, b, 1e-5, 1e-5));
   // A pass-through tap switches to the plain plan: bit-identical to the unoptimized executor.
   fast->set_tap([](const TapEvent&) { return Status(); });

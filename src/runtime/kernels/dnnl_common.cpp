@@ -137,9 +137,8 @@ struct ThreadScratchpad {
 };
 }  // namespace
 
-dnnl::memory scratchpad_memory(const dnnl::primitive_desc_base& pd) {
+dnnl::memory scratchpad_memory(const dnnl::memory::desc& md) {
   thread_local ThreadScratchpad scratch;
-  dnnl::memory::desc md = pd.scratchpad_desc();
   size_t need = md.get_size();
   if (need > scratch.size) {
     size_t rounded = (need + 4095) / 4096 * 4096;
@@ -167,9 +166,9 @@ void reorder_once(const dnnl::memory::desc& src_md, const void* src,
   run_reorder(make_reorder(src_md, dst_md), src_md, src, dst_md, dst);
 }
 
-void execute(const dnnl::primitive& prim, const dnnl::primitive_desc_base& pd,
+void execute(const dnnl::primitive& prim, const dnnl::memory::desc& scratch_md,
              std::unordered_map<int, dnnl::memory> args) {
-  args[DNNL_ARG_SCRATCHPAD] = scratchpad_memory(pd);
+  args[DNNL_ARG_SCRATCHPAD] = scratchpad_memory(scratch_md);
   dnnl::stream& s = dnnl_stream();
   prim.execute(s, args);
   s.wait();

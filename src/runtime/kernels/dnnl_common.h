@@ -6,8 +6,7 @@
 //   dnnl::memory src = make_memory(md, x.raw_data());
 //   dnnl::primitive_attr attr = make_attr(act);      // user scratchpad + activation post-op
 //   ...
-//   args[DNNL_ARG_SCRATCHPAD] = scratchpad_memory(pd);
-//   prim.execute(dnnl_stream(), args); dnnl_stream().wait();
+//   execute(prim, pd.scratchpad_desc(), {{DNNL_ARG_SRC, src}, ...});   // + scratchpad, waits
 //
 // Every oneDNN C++ call may throw dnnl::error; kernel code catches it at its boundary and turns it
 // into a Status (dnnl_error_status) or falls back to the reference kernel.
@@ -69,9 +68,10 @@ Tensor make_scratch_tensor(const dnnl::memory::desc& md);
 dnnl::primitive_attr make_attr(const FusedActivation& act);
 void append_activation(dnnl::post_ops& ops, const FusedActivation& act);
 
-// The calling thread's scratchpad, grown to what pd needs and reused by every primitive the
-// thread runs (the executor runs one node at a time per thread).
-dnnl::memory scratchpad_memory(const dnnl::primitive_desc_base& pd);
+// The calling thread's scratchpad, grown to md's size and reused by every primitive the thread
+// runs (the executor runs one node at a time per thread). md is a primitive desc's
+// scratchpad_desc().
+dnnl::memory scratchpad_memory(const dnnl::memory::desc& md);
 
 // Reorder src_md -> dst_md, executed on the given buffers. The primitive is cached by the caller.
 dnnl::reorder make_reorder(const dnnl::memory::desc& src_md, const dnnl::memory::desc& dst_md);
@@ -81,8 +81,9 @@ void run_reorder(const dnnl::reorder& r, const dnnl::memory::desc& src_md, const
 void reorder_once(const dnnl::memory::desc& src_md, const void* src,
                   const dnnl::memory::desc& dst_md, void* dst);
 
-// Executes prim with args plus the thread's scratchpad, and waits.
-void execute(const dnnl::primitive& prim, const dnnl::primitive_desc_base& pd,
+// Executes prim with args plus the thread's scratchpad (scratch_md from its primitive desc), and
+// waits.
+void execute(const dnnl::primitive& prim, const dnnl::memory::desc& scratch_md,
              std::unordered_map<int, dnnl::memory> args);
 
 // "oneDNN: <what>: <message> (status N)" as an internal error naming the node.

@@ -64,6 +64,12 @@ Result<FusedActivation> fused_activation_from_node(const Node* node);
 void set_dnnl_enabled(bool enabled);
 bool dnnl_enabled();
 
+// How many times a kernel created with oneDNN enabled chose the reference loops for a shape
+// (MaxPool Indices, oneDNN rejecting a case, ...). Tests use it to check that common cases do take
+// the fast path.
+int64_t dnnl_fallback_count();
+void note_dnnl_fallback();
+
 // "plain" for a plain tensor, else a description of its oneDNN layout (e.g. "oneDNN blocked
 // [64, 32, 56, 56] strides ... inner 16c").
 std::string dnnl_layout_name(const Tensor& t);

@@ -61,7 +61,10 @@ struct DivOp {  // integer divisors are checked for zero before the loop
 struct ModOp {
   template <class T>
   T operator()(T a, T b) const {
-    if constexpr (std::is_signed_v<T>) {
+    if constexpr (std::is_floating_point_v<T>) {
+      T r = std::fmod(a, b);
+      return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
+    } else if constexpr (std::is_signed_v<T>) {
       if (b == T(-1)) return 0;
       T r = static_cast<T>(a % b);
       return (r != 0 && ((r < 0) != (b < 0))) ? static_cast<T>(r + b) : r;

@@ -102,11 +102,32 @@ Result<Granularity> resolve_granularity(const KernelContext& ctx, const Shape& x
   return g;
 }
 
-// Runs fn(first_element, count, param_index, param_step) over x in parallel, in chunks that never
-// cross a row of `inner` elements.
+// Runs fn(first_element, count, param_index, param_step) over x in parallel, in runs of elements
+// whose parameter index starts at param_index and grows by param_step (0 or 1) per element.
 template <class F>
 void for_each_row(const Granularity& g, F&& fn) {
   constexpr int64_t kChunk = 4096;
+  if (g.inner == 1 && g.kind == Granularity::kPerAxis) {
+    // Quantization along the last axis: a slab of axis_dim elements uses parameters 0, 1, 2 ...
+    const int64_t per_slab = (g.axis_dim + kChunk - 1) / kChunk;
+    parallel_for(g.outer * per_slab, [&](int64_t b, int64_t e) {
+      for (int64_t c = b; c < e; ++c) {
+        const int64_t o = c / per_slab, a0 = (c % per_slab) * kChunk;
+        fn(o * g.axis_dim + a0, std::min(kChunk, g.axis_dim - a0), a0, int64_t{1});
+      }
+    }, std::max<int64_t>(1, kChunk / std::max<int64_t>(1, std::min(g.axis_dim, kChunk))));
+    return;
+  }
+  if (g.inner == 1 && g.kind == Granularity::kBlocked) {
+    // Blocks along the last axis: block c of the flattened [outer, scale_axis_dim] uses parameter c.
+    parallel_for(g.outer * g.scale_axis_dim, [&](int64_t b, int64_t e) {
+      for (int64_t c = b; c < e; ++c) {
+        const int64_t o = c / g.scale_axis_dim, a0 = (c % g.scale_axis_dim) * g.block;
+        fn(o * g.axis_dim + a0, std::min(g.block, g.axis_dim - a0), c, int64_t{0});
+      }
+    }, std::max<int64_t>(1, kChunk / g.block));
+    return;
+  }
   const int64_t rows = g.outer * g.axis_dim;
   const int64_t per_row = (g.inner + kChunk - 1) / kChunk;
   const int64_t step = g.param_step();
@@ -205,11 +226,15 @@ class QuantizeLinearKernel final : public OpKernel {
       return ctx.invalid("the quantized type " + std::string(dtype_name(out)) +
                          " is not one of int8, uint8, int16, uint16, int4, uint4");
     }
-    QUENCH_ASSIGN_OR_RETURN(Granularity g, resolve_granularity(ctx, x.shape(), scale, zp,
-                                                               "y_scale", "y_zero_point", opset_));
+    Result<Granularity> gr =
+        resolve_granularity(ctx, x.shape(), scale, zp, "y_scale", "y_zero_point", opset_);
+    if (!gr.ok()) return gr.status();
+    const Granularity& g = gr.value();
     QUENCH_ASSIGN_OR_RETURN(std::vector<float> s, read_floats(ctx, 1, "y_scale"));
     std::vector<int32_t> z(s.size(), 0);
-    if (zp) QUENCH_ASSIGN_OR_RETURN(z, read_ints(ctx, 2, "y_zero_point"));
+    if (zp) {
+      QUENCH_ASSIGN_OR_RETURN(z, read_ints(ctx, 2, "y_zero_point"));
+    }
     Tensor& y = ctx.allocate_output(0, out, x.shape());
     const float* xp = x.data<float>();
     return visit_quant_storage(out, [&](auto tag) {
@@ -240,11 +265,15 @@ class DequantizeLinearKernel final : public OpKernel {
                          "; DequantizeLinear takes int8, uint8, int16, uint16, int32, int4, uint4");
     }
     if (zp) QUENCH_RETURN_IF_ERROR(check_same_dtype(ctx, *zp, "x_zero_point", x, "x"));
-    QUENCH_ASSIGN_OR_RETURN(Granularity g, resolve_granularity(ctx, x.shape(), scale, zp,
-                                                               "x_scale", "x_zero_point", opset_));
+    Result<Granularity> gr =
+        resolve_granularity(ctx, x.shape(), scale, zp, "x_scale", "x_zero_point", opset_);
+    if (!gr.ok()) return gr.status();
+    const Granularity& g = gr.value();
     QUENCH_ASSIGN_OR_RETURN(std::vector<float> s, read_floats(ctx, 1, "x_scale"));
     std::vector<int32_t> z(s.size(), 0);
-    if (zp) QUENCH_ASSIGN_OR_RETURN(z, read_ints(ctx, 2, "x_zero_point"));
+    if (zp) {
+      QUENCH_ASSIGN_OR_RETURN(z, read_ints(ctx, 2, "x_zero_point"));
+    }
     if (x.dtype() == DType::kInt32 && std::any_of(z.begin(), z.end(), [](int32_t v) { return v; })) {
       return ctx.invalid("x_zero_point must be 0 when x is int32");
     }

@@ -57,7 +57,10 @@ inline int32_t requantize_double(double v, int32_t zero_point, QRange r) {
   double lo = static_cast<double>(r.lo - zero_point) - 1.0;
   double hi = static_cast<double>(r.hi - zero_point) + 1.0;
   v = v < lo ? lo : (v > hi ? hi : v);
-  int32_t q = static_cast<int32_t>(std::nearbyint(v)) + zero_point;
+  // |v| < 2^17 here, so adding and subtracting 1.5 * 2^52 rounds half to even (see above).
+  constexpr double kMagic = 6755399441055744.0;
+  const double t = v + kMagic;
+  int32_t q = static_cast<int32_t>(t - kMagic) + zero_point;
   return q < r.lo ? r.lo : (q > r.hi ? r.hi : q);
 }
 

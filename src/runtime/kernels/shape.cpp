@@ -175,7 +175,7 @@ Status squeeze_kernel(KernelContext& ctx) {
   const Tensor& x = ctx.input(0);
   std::optional<std::vector<int64_t>> axes = ints_from_input_or_attr(ctx, 1, "axes");
   std::vector<bool> drop(static_cast<size_t>(x.rank()), false);
-  if (axes) {
+  if (axes && !axes->empty()) {  // an empty list squeezes every unit dimension, as no list does
     QUENCH_ASSIGN_OR_RETURN(std::vector<int64_t> norm, normalize_axes(ctx, *axes, x.rank()));
     for (int64_t a : norm) {
       if (x.dim(static_cast<int>(a)) != 1) {
@@ -216,7 +216,8 @@ Status constant_kernel(KernelContext& ctx) {
   const Node& n = ctx.node();
   for (const Attribute& a : n.attributes) {
     if (a.name == "value") {
-      // The attribute owns its tensor; the executor never writes into a buffer it cannot reuse.
+      if (!a.t.defined()) return ctx.invalid("attribute 'value' holds no tensor");
+      // The attribute keeps a reference, so the executor never lets a consumer write into it.
       ctx.set_output(0, a.t);
       return Status();
     }

@@ -31,6 +31,12 @@ namespace quench {
 void strided_copy(void* dst, const void* src, size_t elem_size, const Shape& shape,
                   const std::vector<int64_t>& src_strides, int64_t src_offset = 0);
 
+// Copies `rows` rows of `row_bytes` bytes between buffers whose rows are `dst_stride` and
+// `src_stride` bytes apart, in parallel (long rows are split too, so that axis-0 concatenation of a
+// few big tensors still uses every thread).
+void copy_rows(void* dst, int64_t dst_stride, const void* src, int64_t src_stride, int64_t rows,
+               int64_t row_bytes);
+
 // Fills `count` elements of `elem_size` bytes at dst with the element at `value`.
 void fill_elements(void* dst, const void* value, size_t elem_size, int64_t count);
 

@@ -7,7 +7,10 @@
 //   shape_gather.cpp  Gather, GatherElements, GatherND, Compress, OneHot, NonZero
 //   shape_scatter.cpp ScatterND, ScatterElements / Scatter, CumSum
 // Every data-movement kernel is registered for any dtype (DType::kUndefined) and moves elements by
-// their byte size.
+// their byte size:
+//
+//   // a row of shape.cpp's table
+//   {"", "Gather", 1, kOpsetMax, DType::kUndefined, fn_kernel<gather_kernel>},
 #pragma once
 
 #include <optional>
