@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <new>
 #include <utility>
 
 namespace quench::data_internal {
@@ -76,6 +77,17 @@ Result<std::string> ReadFile::read_prefix(int64_t n) const {
   std::string out(static_cast<size_t>(take), '\0');
   QUENCH_RETURN_IF_ERROR(read_at(0, out.data(), take));
   return out;
+}
+
+Result<Tensor> allocate_tensor(DType dtype, const Shape& shape, const std::string& path) {
+  try {
+    return Tensor::empty(dtype, shape);
+  } catch (const std::bad_alloc&) {
+    int64_t bytes = shape_numel(shape) * static_cast<int64_t>(dtype_size(dtype));
+    return Status::invalid(quote_path(path) + ": cannot allocate " + std::to_string(bytes) +
+                           " bytes for " + std::string(dtype_name(dtype)) + shape_to_string(shape) +
+                           " (does the file declare the right shape?)");
+  }
 }
 
 bool checked_mul(int64_t a, int64_t b, int64_t* out) {

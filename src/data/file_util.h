@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/status.h"
+#include "core/tensor.h"
 
 namespace quench::data_internal {
 
@@ -35,6 +36,10 @@ class ReadFile {
 
 // "'a/b.npy'" style quoting for messages.
 inline std::string quote_path(const std::string& s) { return "'" + s + "'"; }
+
+// Tensor::empty that reports a failed allocation (a corrupt header declaring huge dimensions) as
+// an error naming the file instead of throwing.
+Result<Tensor> allocate_tensor(DType dtype, const Shape& shape, const std::string& path);
 
 // a * b into *out; false on int64 overflow or a negative factor.
 bool checked_mul(int64_t a, int64_t b, int64_t* out);

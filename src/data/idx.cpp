@@ -81,7 +81,7 @@ class IdxReader final : public ArrayReader {
     if (!gz_) return Status::internal(quote_path(path_) + ": read after a failed rewind");
     Shape s = shape_;
     s[0] = count;
-    Tensor t = Tensor::empty(dtype_, s);
+    QUENCH_ASSIGN_OR_RETURN(Tensor t, data_internal::allocate_tensor(dtype_, s, path_));
     const int64_t want = static_cast<int64_t>(t.nbytes());
     auto* dst = static_cast<char*>(t.raw_data());
     int64_t done = 0;

@@ -102,8 +102,7 @@ Result<std::unique_ptr<ImageFolderDataset>> ImageFolderDataset::open(const std::
   }
   ds->size_ = static_cast<int64_t>(ds->files_.size());
   if (options.limit > 0) ds->size_ = std::min(ds->size_, options.limit);
-  DataOptions norm = options;
-  auto normalizer = Normalizer::create(norm, DType::kUInt8, ds->sample_shape(), place);
+  auto normalizer = Normalizer::create(options, DType::kUInt8, ds->sample_shape(), place);
   if (!normalizer.ok()) return normalizer.status();
   ds->normalizer_ = std::move(normalizer).value();
   return ds;

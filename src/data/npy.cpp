@@ -261,7 +261,7 @@ class NpyReader final : public ArrayReader {
     }
     Shape s = header_.shape;
     s[0] = count;
-    Tensor t = Tensor::empty(header_.dtype, s);
+    QUENCH_ASSIGN_OR_RETURN(Tensor t, data_internal::allocate_tensor(header_.dtype, s, file_.path()));
     QUENCH_RETURN_IF_ERROR(
         file_.read_at(header_.data_offset + position_ * row_bytes_, t.raw_data(), count * row_bytes_));
     position_ += count;

@@ -7,7 +7,9 @@
 #include <google/protobuf/util/field_comparator.h>
 #include <google/protobuf/util/message_differencer.h>
 
+#include <cstring>
 #include <limits>
+#include <vector>
 
 #include "onnx/onnx_io.h"
 #include "onnx/proto_internal.h"
@@ -49,6 +51,49 @@ void normalize_graph(pb::GraphProto& g) {
   normalize_nodes(*g.mutable_node());
 }
 
+// Clears every singular field that holds its default value, recursively, so that "set to the
+// default" and "unset" compare equal while unknown fields are still compared (MessageDifferencer's
+// EQUIVALENT mode would ignore unknown fields altogether).
+void clear_default_fields(google::protobuf::Message& m) {
+  using google::protobuf::FieldDescriptor;
+  const google::protobuf::Reflection* r = m.GetReflection();
+  std::vector<const FieldDescriptor*> fields;
+  r->ListFields(m, &fields);
+  for (const FieldDescriptor* f : fields) {
+    if (f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+      if (f->is_repeated()) {
+        for (int i = 0; i < r->FieldSize(m, f); ++i) clear_default_fields(*r->MutableRepeatedMessage(&m, f, i));
+      } else {
+        clear_default_fields(*r->MutableMessage(&m, f));
+      }
+      continue;
+    }
+    if (f->is_repeated()) continue;
+    bool is_default = false;
+    switch (f->cpp_type()) {
+      case FieldDescriptor::CPPTYPE_INT32: is_default = r->GetInt32(m, f) == f->default_value_int32(); break;
+      case FieldDescriptor::CPPTYPE_INT64: is_default = r->GetInt64(m, f) == f->default_value_int64(); break;
+      case FieldDescriptor::CPPTYPE_UINT32: is_default = r->GetUInt32(m, f) == f->default_value_uint32(); break;
+      case FieldDescriptor::CPPTYPE_UINT64: is_default = r->GetUInt64(m, f) == f->default_value_uint64(); break;
+      case FieldDescriptor::CPPTYPE_BOOL: is_default = r->GetBool(m, f) == f->default_value_bool(); break;
+      case FieldDescriptor::CPPTYPE_ENUM: is_default = r->GetEnumValue(m, f) == f->default_value_enum()->number(); break;
+      case FieldDescriptor::CPPTYPE_STRING: is_default = r->GetString(m, f) == f->default_value_string(); break;
+      case FieldDescriptor::CPPTYPE_FLOAT: {
+        float v = r->GetFloat(m, f), d = f->default_value_float();
+        is_default = std::memcmp(&v, &d, sizeof v) == 0;
+        break;
+      }
+      case FieldDescriptor::CPPTYPE_DOUBLE: {
+        double v = r->GetDouble(m, f), d = f->default_value_double();
+        is_default = std::memcmp(&v, &d, sizeof v) == 0;
+        break;
+      }
+      default: break;
+    }
+    if (is_default) r->ClearField(&m, f);
+  }
+}
+
 Status parse_for_diff(std::string_view bytes, const char* which, pb::ModelProto& m) {
   if (bytes.size() > static_cast<size_t>(std::numeric_limits<int>::max()) ||
       !m.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
@@ -57,6 +102,7 @@ Status parse_for_diff(std::string_view bytes, const char* which, pb::ModelProto&
   }
   if (m.has_graph()) normalize_graph(*m.mutable_graph());
   for (pb::FunctionProto& f : *m.mutable_functions()) normalize_nodes(*f.mutable_node());
+  clear_default_fields(m);
   return Status();
 }
 
@@ -72,7 +118,7 @@ Result<std::string> diff_models(std::string_view a_bytes, std::string_view b_byt
   comparator.set_treat_nan_as_equal(true);
   MessageDifferencer differencer;
   differencer.set_field_comparator(&comparator);
-  differencer.set_message_field_comparison(MessageDifferencer::EQUIVALENT);
+  differencer.set_message_field_comparison(MessageDifferencer::EQUAL);
   differencer.set_repeated_field_comparison(MessageDifferencer::AS_LIST);
   std::string report;
   differencer.ReportDifferencesToString(&report);

@@ -131,6 +131,7 @@ Status export_graph(const Graph& g, pb::GraphProto* gp, ExportContext& ctx) {
   const std::string place = "graph '" + g.name + "'";
   OverrideMap input_overrides, output_overrides, value_info_overrides;
   std::map<std::string, pb::TensorProto> tensor_meta;
+  std::map<std::string, std::vector<pb::NodeProto>> node_extras;
   std::vector<pb::GraphProto> rest;
   for (const std::string& bytes : g.opaque_fields) {
     pb::GraphProto frag;
@@ -141,6 +142,8 @@ Status export_graph(const Graph& g, pb::GraphProto* gp, ExportContext& ctx) {
       collect_overrides(frag.input(), input_overrides);
       collect_overrides(frag.output(), output_overrides);
       collect_overrides(frag.value_info(), value_info_overrides);
+    } else if (frag.name() == kNodeExtras) {
+      for (const pb::NodeProto& n : frag.node()) node_extras[n.name()].push_back(n);
     } else if (frag.name() == kTensorMetadata) {
       for (const pb::TensorProto& t : frag.initializer()) tensor_meta[t.name()] = t;
     } else {
@@ -160,6 +163,14 @@ Status export_graph(const Graph& g, pb::GraphProto* gp, ExportContext& ctx) {
     out->set_op_type(n.op_type);
     if (!n.domain.empty()) out->set_domain(n.domain);
     if (!n.doc_string.empty()) out->set_doc_string(n.doc_string);
+    if (!node_extras.empty()) {
+      const Value* first = n.outputs.empty() ? nullptr : n.outputs[0];
+      auto it = node_extras.find(node_key(n.name, first ? first->name : ""));
+      if (it != node_extras.end() && !it->second.empty()) {
+        out->mutable_unknown_fields()->MergeFrom(it->second.front().unknown_fields());
+        it->second.erase(it->second.begin());
+      }
+    }
     const std::string node_place =
         place + " node " + (n.name.empty() ? n.op_type + " #" + std::to_string(index) : n.label());
     for (const Attribute& a : n.attributes) {

@@ -194,6 +194,7 @@ Status import_graph(pb::GraphProto& gp, Graph& g, const std::string& base_dir) {
     }
   }
 
+  pb::GraphProto node_extras;
   for (int ni = 0; ni < gp.node_size(); ++ni) {
     pb::NodeProto& np = *gp.mutable_node(ni);
     std::vector<Value*> ins, outs;
@@ -201,6 +202,11 @@ Status import_graph(pb::GraphProto& gp, Graph& g, const std::string& base_dir) {
     for (const std::string& name : np.output()) outs.push_back(name.empty() ? nullptr : g.get_or_add_value(name));
     Node* n = g.add_node(np.op_type(), np.name(), std::move(ins), std::move(outs), np.domain());
     n->doc_string = np.doc_string();
+    if (!np.unknown_fields().empty()) {
+      pb::NodeProto* extra = node_extras.add_node();
+      extra->set_name(node_key(np.name(), np.output_size() ? np.output(0) : ""));
+      extra->mutable_unknown_fields()->MergeFrom(np.unknown_fields());
+    }
     const std::string place = node_place(np, ni);
     n->attributes.resize(static_cast<size_t>(np.attribute_size()));
     for (int ai = 0; ai < np.attribute_size(); ++ai) {
@@ -232,6 +238,10 @@ Status import_graph(pb::GraphProto& gp, Graph& g, const std::string& base_dir) {
   if (tensor_meta.ByteSizeLong() > 0) {
     tensor_meta.set_name(kTensorMetadata);
     g.opaque_fields.push_back(tensor_meta.SerializeAsString());
+  }
+  if (node_extras.node_size() > 0) {
+    node_extras.set_name(kNodeExtras);
+    g.opaque_fields.push_back(node_extras.SerializeAsString());
   }
   pb::GraphProto rest;
   *rest.mutable_sparse_initializer() = gp.sparse_initializer();

@@ -52,7 +52,8 @@ Result<std::string> serialize_tensor(const Tensor& tensor, const std::string& na
 // Compares two serialized models field by field after rewriting every tensor's typed data fields
 // (float_data, int32_data, ...) as raw_data, so a model equals its re-export. Returns "" when they
 // are equal, else a report of the differences (truncated to a few kB). Fields set to their default
-// value count as unset; float attributes that are NaN on both sides are equal.
+// value count as unset; unknown fields (from newer ONNX versions) are compared; float attributes
+// that are NaN on both sides are equal.
 Result<std::string> diff_models(std::string_view a_bytes, std::string_view b_bytes);
 
 }  // namespace quench::onnx

@@ -6,7 +6,8 @@
 //   Model::opaque_fields      each entry is a serialized ModelProto fragment (functions,
 //                             training_info, unknown fields); export merges it into the model.
 //   Graph::opaque_fields      each entry is a serialized GraphProto fragment. Fragments named
-//                             kValueInfoOverrides / kTensorMetadata are read by export (below);
+//                             kValueInfoOverrides / kTensorMetadata / kNodeExtras are read by
+//                             export (below);
 //                             any other fragment (sparse_initializer, quantization_annotation,
 //                             unknown fields) is merged into the graph as it is.
 //   Attribute::opaque         a serialized AttributeProto fragment with the fields the IR does not
@@ -39,6 +40,15 @@ inline constexpr const char* kValueInfoOverrides = "quench.value_info_overrides"
 // A graph fragment whose initializer list holds, per initializer name, the TensorProto fields the IR
 // does not hold (doc_string, unknown fields); export merges them into that initializer.
 inline constexpr const char* kTensorMetadata = "quench.tensor_metadata";
+// A graph fragment whose node list holds the unknown fields of nodes (fields newer ONNX versions
+// added, such as NodeProto.metadata_props), each entry named by node_key(); export merges them back
+// into the node with the same key.
+inline constexpr const char* kNodeExtras = "quench.node_extras";
+
+// Identifies a node across import and export: its name, else its first output.
+inline std::string node_key(const std::string& name, const std::string& first_output) {
+  return name.empty() ? "output:" + first_output : "name:" + name;
+}
 
 // The folder part of a file path ("" for a bare file name), for resolving external data.
 inline std::string parent_dir(const std::string& path) {

@@ -81,48 +81,48 @@ void pack_4bit(const uint8_t* src, int64_t n, uint8_t* dst) {
   }
 }
 
-// Copies a typed repeated field into the tensor, narrowing each entry to the element type E.
-template <class E, class Field>
-Status copy_field(const Field& field, const char* field_name, Tensor& t, const std::string& what) {
-  const int64_t n = t.numel();
-  if (field.size() != n) {
-    return Status::invalid(what + ": " + field_name + " holds " + std::to_string(field.size()) +
-                           " values, expected " + std::to_string(n) + " for " + t.describe());
+// The typed field that carries a dtype, and how many entries it holds.
+struct TypedField {
+  const char* name;
+  int count;
+};
+TypedField typed_field(const pb::TensorProto& p, DType t) {
+  switch (t) {
+    case DType::kFloat32: return {"float_data", p.float_data_size()};
+    case DType::kFloat64: return {"double_data", p.double_data_size()};
+    case DType::kInt64: return {"int64_data", p.int64_data_size()};
+    case DType::kUInt32: case DType::kUInt64: return {"uint64_data", p.uint64_data_size()};
+    default: return {"int32_data", p.int32_data_size()};
   }
-  E* dst = static_cast<E*>(t.raw_data());
-  for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<E>(field.Get(static_cast<int>(i)));
-  return Status();
 }
 
-Status copy_typed_fields(const pb::TensorProto& p, Tensor& t, const std::string& what) {
+// Copies a typed repeated field into the tensor (sizes already checked), narrowing each entry to
+// the element type E.
+template <class E, class Field>
+void copy_field(const Field& field, Tensor& t) {
+  E* dst = static_cast<E*>(t.raw_data());
+  for (int i = 0; i < field.size(); ++i) dst[i] = static_cast<E>(field.Get(i));
+}
+
+void copy_typed_fields(const pb::TensorProto& p, Tensor& t) {
   switch (t.dtype()) {
-    case DType::kFloat32: return copy_field<float>(p.float_data(), "float_data", t, what);
-    case DType::kFloat64: return copy_field<double>(p.double_data(), "double_data", t, what);
-    case DType::kInt64: return copy_field<int64_t>(p.int64_data(), "int64_data", t, what);
-    case DType::kUInt64: return copy_field<uint64_t>(p.uint64_data(), "uint64_data", t, what);
-    case DType::kUInt32: return copy_field<uint32_t>(p.uint64_data(), "uint64_data", t, what);
-    case DType::kInt32: return copy_field<int32_t>(p.int32_data(), "int32_data", t, what);
+    case DType::kFloat32: return copy_field<float>(p.float_data(), t);
+    case DType::kFloat64: return copy_field<double>(p.double_data(), t);
+    case DType::kInt64: return copy_field<int64_t>(p.int64_data(), t);
+    case DType::kUInt64: return copy_field<uint64_t>(p.uint64_data(), t);
+    case DType::kUInt32: return copy_field<uint32_t>(p.uint64_data(), t);
+    case DType::kInt32: return copy_field<int32_t>(p.int32_data(), t);
     case DType::kInt16: case DType::kUInt16: case DType::kFloat16: case DType::kBFloat16:
-      return copy_field<uint16_t>(p.int32_data(), "int32_data", t, what);
-    case DType::kInt8: case DType::kUInt8: case DType::kBool: case DType::kFloat8E4M3FN:
-    case DType::kFloat8E4M3FNUZ: case DType::kFloat8E5M2: case DType::kFloat8E5M2FNUZ:
-      return copy_field<uint8_t>(p.int32_data(), "int32_data", t, what);
+      return copy_field<uint16_t>(p.int32_data(), t);
     case DType::kInt4: case DType::kUInt4: {
-      const int64_t packed = serialized_nbytes(t.dtype(), t.numel());
-      if (p.int32_data_size() != packed) {
-        return Status::invalid(what + ": int32_data holds " + std::to_string(p.int32_data_size()) +
-                               " values, expected " + std::to_string(packed) + " (two " +
-                               std::string(dtype_name(t.dtype())) + " per entry) for " +
-                               t.describe());
-      }
-      std::string bytes(static_cast<size_t>(packed), '\0');
-      for (int64_t i = 0; i < packed; ++i) {
-        bytes[static_cast<size_t>(i)] = static_cast<char>(p.int32_data(static_cast<int>(i)));
-      }
+      // One packed byte per entry.
+      std::string bytes(static_cast<size_t>(p.int32_data_size()), '\0');
+      for (int i = 0; i < p.int32_data_size(); ++i) bytes[static_cast<size_t>(i)] = static_cast<char>(p.int32_data(i));
       copy_serialized_bytes(bytes, t);
-      return Status();
+      return;
     }
-    default: return Status::internal(what + ": no typed field for " + t.describe());
+    default:  // 8-bit types (int8, uint8, bool, float8)
+      return copy_field<uint8_t>(p.int32_data(), t);
   }
 }
 
@@ -168,10 +168,13 @@ Result<Tensor> tensor_from_proto(const pb::TensorProto& p, const std::string& ba
   if (p.has_segment()) {
     return Status::unsupported(what + ": segmented tensors (TensorProto.segment) are not supported");
   }
-  Tensor t = Tensor::empty(dtype, std::move(shape));
-  const int64_t expected = serialized_nbytes(dtype, t.numel());
+  // Sizes are checked against the data present before allocating: a corrupt file must not be
+  // able to ask for terabytes.
+  const int64_t numel = shape_numel(shape);
+  const int64_t expected = serialized_nbytes(dtype, numel);
   if (p.data_location() == pb::TensorProto::EXTERNAL) {
     QUENCH_ASSIGN_OR_RETURN(std::string bytes, read_external_data(p, base_dir, what, expected));
+    Tensor t = Tensor::empty(dtype, std::move(shape));
     copy_serialized_bytes(bytes, t);
     return t;
   }
@@ -179,17 +182,27 @@ Result<Tensor> tensor_from_proto(const pb::TensorProto& p, const std::string& ba
     if (static_cast<int64_t>(p.raw_data().size()) != expected) {
       return Status::invalid(what + ": raw_data holds " + std::to_string(p.raw_data().size()) +
                              " bytes, expected " + std::to_string(expected) + " for " +
-                             describe_dims(dtype, t.shape()));
+                             describe_dims(dtype, shape));
     }
+    Tensor t = Tensor::empty(dtype, std::move(shape));
     copy_serialized_bytes(p.raw_data(), t);
     return t;
   }
-  if (!has_typed_data(p)) {
-    if (t.numel() == 0) return t;
-    return Status::invalid(what + ": holds no data (expected " + std::to_string(t.numel()) +
-                           " values for " + t.describe() + ")");
+  if (!has_typed_data(p) && numel > 0) {
+    return Status::invalid(what + ": holds no data (expected " + std::to_string(numel) +
+                           " values for " + describe_dims(dtype, shape) + ")");
   }
-  QUENCH_RETURN_IF_ERROR(copy_typed_fields(p, t, what));
+  const TypedField field = typed_field(p, dtype);
+  // 4-bit types: one packed byte (two elements) per entry.
+  const int64_t entries = is_4bit(dtype) ? expected : numel;
+  if (field.count != entries) {
+    return Status::invalid(what + ": " + field.name + " holds " + std::to_string(field.count) +
+                           " values, expected " + std::to_string(entries) +
+                           (is_4bit(dtype) ? " (two elements per entry)" : "") + " for " +
+                           describe_dims(dtype, shape));
+  }
+  Tensor t = Tensor::empty(dtype, std::move(shape));
+  copy_typed_fields(p, t);
   return t;
 }
 

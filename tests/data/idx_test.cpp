@@ -144,6 +144,18 @@ TEST(Idx, TruncatedGzipFails) {
   EXPECT_EQ(t.status().code(), StatusCode::kInvalid) << t.status().message();
 }
 
+// A corrupt gzipped header declaring a row of 2^62 bytes fails with a message, not an exception.
+TEST(Idx, HugeDeclaredShapeIsAnError) {
+  ScratchDir dir;
+  write_gz(dir.file("huge.gz"), idx_header(0x08, {1, 1u << 31, 1u << 31}) + "abc");
+  Result<Tensor> t = read_idx(dir.file("huge.gz"));
+  ASSERT_FALSE(t.ok());
+  EXPECT_EQ(t.status().message(), testing::qp(dir.file("huge.gz")) +
+                                      ": cannot allocate 4611686018427387904 bytes for "
+                                      "uint8[1, 2147483648, 2147483648] (does the file declare the "
+                                      "right shape?)");
+}
+
 TEST(Idx, RejectsForeignFiles) {
   ScratchDir dir;
   write_bytes(dir.file("text"), "hello world");

@@ -34,6 +34,7 @@ class KernelHarness {
   KernelHarness(std::string op_type, std::vector<Attribute> attrs, std::vector<Tensor> inputs,
                 std::vector<bool> constant = {}, int num_outputs = 1, int64_t opset = 17)
       : graph_(std::make_unique<Graph>()), opset_(opset) {
+    if (!inputs.empty() && inputs[0].defined()) dtype_ = inputs[0].dtype();
     std::vector<Value*> ins;
     for (size_t i = 0; i < inputs.size(); ++i) {
       if (!inputs[i].defined()) {
@@ -72,7 +73,7 @@ class KernelHarness {
   const Node& node() const { return *node_; }
 
   Status create() {
-    const KernelDef* def = find_kernel("", node_->op_type, opset_, DType::kFloat32);
+    const KernelDef* def = find_kernel("", node_->op_type, opset_, dtype_);
     if (!def) return Status::not_found("no kernel for " + node_->op_type);
     flags_ = def->flags;
     std::vector<const Tensor*> consts;
@@ -102,6 +103,7 @@ class KernelHarness {
   Node* node_ = nullptr;
   Node* act_ = nullptr;
   int64_t opset_;
+  DType dtype_ = DType::kFloat32;  // selects the kernel row, as input 0's type does in the executor
   uint32_t flags_ = 0;
   std::unique_ptr<OpKernel> kernel_;
 };

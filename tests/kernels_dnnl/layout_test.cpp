@@ -107,6 +107,33 @@ TEST(BlockedLayout, ReorderToPlainAndDescribe) {
   EXPECT_TENSOR_NEAR(*back, yp->at(0), 0);  // same primitive math, only the layout differs
 }
 
+TEST(BlockedLayout, SameLayoutCheck) {
+  // Two convs with the same output shape leave the same layout; a different shape does not match.
+  Tensor x = random_tensor({2, 16, 7, 7}, -1, 1, 1);
+  auto conv_out = [&](int64_t m, uint32_t seed) {
+    Tensor w = random_tensor({m, 16, 3, 3}, -1, 1, seed);
+    KernelHarness h("Conv", {attr_ints("pads", {1, 1, 1, 1})}, {x, w}, {false, true});
+    EXPECT_TRUE(h.create().ok());
+    auto y = h.run({x, w}, true);
+    EXPECT_TRUE(y.ok());
+    return y.ok() ? y->at(0) : Tensor();
+  };
+  Tensor a = conv_out(32, 2), b = conv_out(32, 3), c = conv_out(48, 4);
+  ASSERT_FALSE(a.is_plain());
+  EXPECT_TRUE(dnnl_same_layout(a, b));
+  EXPECT_FALSE(dnnl_same_layout(a, c));
+  EXPECT_FALSE(dnnl_same_layout(a, x));  // plain
+  // Element-wise over the raw buffers of same-layout tensors is element-wise on the logical values.
+  Tensor sum = Tensor::with_layout(a.dtype(), a.shape(), a.layout(), a.storage_bytes());
+  const int64_t n = static_cast<int64_t>(a.storage_bytes() / sizeof(float));
+  for (int64_t i = 0; i < n; ++i) sum.data<float>()[i] = a.data<float>()[i] + b.data<float>()[i];
+  auto pa = to_plain(a), pb = to_plain(b), ps = to_plain(sum);
+  ASSERT_TRUE(pa.ok() && pb.ok() && ps.ok());
+  for (int64_t i = 0; i < pa->numel(); ++i) {
+    ASSERT_FLOAT_EQ(ps->data<float>()[i], pa->data<float>()[i] + pb->data<float>()[i]) << i;
+  }
+}
+
 TEST(BlockedLayout, AliasedAndReusableInputs) {
   // X used as both data and weights (conv(x, x) over a 3x3 input with a 3x3 kernel is the sum of
   // squares 0^2 + ... + 8^2 = 204), with the kernel told the inputs die here.

@@ -68,6 +68,22 @@ TEST(Pool, MaxPoolIndicesRowAndColumnMajor) {
   EXPECT_TENSOR_NEAR(y[0], Tensor::from_vector<float>({1, 2, 2, 2}, {5, 7, 13, 15, 21, 23, 29, 31}), 0);
 }
 
+TEST(Pool, MaxPoolInt8) {
+  Tensor x = Tensor::empty(DType::kUInt8, {1, 1, 2, 4});
+  const uint8_t xv[] = {1, 200, 3, 4, 250, 6, 7, 255};
+  std::copy(xv, xv + 8, x.data<uint8_t>());
+  auto y = run_pool("MaxPool", {attr_ints("kernel_shape", {2, 2}), attr_ints("strides", {2, 2})}, x, true, 2);
+  ASSERT_EQ(y.size(), 2u);
+  EXPECT_EQ(y[0].dtype(), DType::kUInt8);
+  EXPECT_EQ(y[0].to_int64_vector(), (std::vector<int64_t>{250, 255}));
+  EXPECT_EQ(y[1].to_int64_vector(), (std::vector<int64_t>{4, 7}));
+  Tensor s = Tensor::empty(DType::kInt8, {1, 1, 3});
+  const int8_t sv[] = {-128, -5, -7};
+  std::copy(sv, sv + 3, s.data<int8_t>());
+  auto z = run_pool("MaxPool", {attr_ints("kernel_shape", {2})}, s, true);
+  EXPECT_EQ(z.at(0).to_int64_vector(), (std::vector<int64_t>{-5, -5}));
+}
+
 TEST(Pool, LpAndGlobal) {
   Tensor x = Tensor::from_vector<float>({1, 2, 2}, {3, -4, 1, 2});
   auto y = run_pool("LpPool", {attr_ints("kernel_shape", {2}), attr_int("p", 2)}, x, true);

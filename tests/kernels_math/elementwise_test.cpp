@@ -238,6 +238,38 @@ TEST(ElementwiseTest, WhereBroadcastsAllThreeInputs) {
   EXPECT_TRUE(tensors_near(run_both({"Where"}, {c, x, random_tensor({1000})}), x, 0.0));
 }
 
+TEST(ElementwiseTest, InPlaceRunsWriteIntoTheDyingInput) {
+  Tensor a = random_tensor({4, 33}, -1, 1, 71);
+  Tensor b = random_tensor({33}, -1, 1, 72);
+  Tensor expected = ref_binary(a, b, std::minus<double>());
+  // Output shape equals input 0's: input 0's buffer is reused.
+  Tensor a0 = a.clone();
+  Result<std::vector<Tensor>> r = run_kernel_direct({"Sub"}, {a0, b}, {true, true});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_TRUE(r->at(0).shares_storage(a0));
+  EXPECT_TRUE(tensors_near(r->at(0), expected, 1e-6));
+  // Input 1 has the output's shape when the broadcast one comes first.
+  Tensor b1 = a.clone();
+  Result<std::vector<Tensor>> r1 = run_kernel_direct({"Sub"}, {b, b1}, {true, true});
+  ASSERT_TRUE(r1.ok());
+  EXPECT_TRUE(r1->at(0).shares_storage(b1));
+  EXPECT_TRUE(tensors_near(r1->at(0), ref_binary(b, a, std::minus<double>()), 1e-6));
+  // Not reusable: a new buffer, the input untouched.
+  Tensor a2 = a.clone();
+  Result<std::vector<Tensor>> r2 = run_kernel_direct({"Sub"}, {a2, b}, {false, false});
+  ASSERT_TRUE(r2.ok());
+  EXPECT_FALSE(r2->at(0).shares_storage(a2));
+  EXPECT_TRUE(tensors_near(a2, a, 0.0));
+  // Unary and comparison kernels: Relu reuses, Less (bool output) cannot.
+  Tensor a3 = a.clone();
+  Result<std::vector<Tensor>> r3 = run_kernel_direct({"Relu"}, {a3}, {true});
+  ASSERT_TRUE(r3.ok());
+  EXPECT_TRUE(r3->at(0).shares_storage(a3));
+  Result<std::vector<Tensor>> r4 = run_kernel_direct({"Less"}, {a.clone(), b}, {true, true});
+  ASSERT_TRUE(r4.ok());
+  EXPECT_EQ(r4->at(0).dtype(), DType::kBool);
+}
+
 TEST(ElementwiseTest, ResultsDoNotDependOnThreadCount) {
   Tensor a = random_tensor({3, 100000}, -1, 1, 31);
   Tensor b = random_tensor({3, 1}, -1, 1, 32);

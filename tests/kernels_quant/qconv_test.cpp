@@ -82,6 +82,9 @@ const ConvCase kConvCases[] = {
     // Crosses the GEMM's row block (20 > 16), column block (17*17 > 256) and depth block (288).
     {"tiles", {1, 32, 17, 17}, 20, {3, 3}, 1, {}, {}, {1, 1, 1, 1}, "NOTSET", DType::kUInt8,
      DType::kInt8, true},
+    // col for the whole image would be 576 x 100*100 int16 (11 MB): runs in 2 slices of rows.
+    {"row_slices", {1, 64, 100, 100}, 2, {3, 3}, 1, {}, {}, {1, 1, 1, 1}, "NOTSET", DType::kUInt8,
+     DType::kInt8, true},
 };
 
 // Explicit begin/end pads for a case (auto_pad resolved the ONNX way).

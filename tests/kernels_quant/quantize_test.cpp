@@ -302,7 +302,9 @@ TEST(DynamicQuantizeLinear, MatchesFormulaAndHandChecked) {
     EXPECT_TRUE(ints_equal(r->at(0), DType::kUInt8, want));
     EXPECT_EQ(r->at(1).data<float>()[0], scale);
     EXPECT_TRUE(ints_equal(r->at(2), DType::kUInt8, {zp}));
-    if (seed == 4) EXPECT_EQ(zp, 0);  // all positive: the range is extended down to 0
+    if (seed == 4) {
+      EXPECT_EQ(zp, 0);  // all positive: the range is extended down to 0
+    }
   }
 }
 

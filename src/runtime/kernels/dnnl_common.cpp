@@ -186,6 +186,14 @@ bool is_reference_impl(const dnnl::primitive_desc_base& pd) {
 
 Result<Tensor> plain_input(const Tensor& t) { return to_plain(t); }
 
+bool dnnl_same_layout(const Tensor& a, const Tensor& b) {
+  if (a.is_plain() || b.is_plain() || a.dtype() != b.dtype()) return false;
+  if (a.layout() == b.layout()) return true;
+  auto* la = dynamic_cast<const DnnlLayout*>(a.layout().get());
+  auto* lb = dynamic_cast<const DnnlLayout*>(b.layout().get());
+  return la && lb && la->md() == lb->md();
+}
+
 std::string dnnl_layout_name(const Tensor& t) {
   if (t.is_plain()) return "plain";
   return t.layout()->describe();

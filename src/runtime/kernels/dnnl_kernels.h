@@ -74,4 +74,15 @@ void note_dnnl_fallback();
 // [64, 32, 56, 56] strides ... inner 16c").
 std::string dnnl_layout_name(const Tensor& t);
 
+// True when a and b are both in one oneDNN layout (equal memory descriptors, so equal shapes).
+// For element-wise kernels that want kAcceptsBlocked: with same-layout inputs and no broadcasting,
+// element i of one buffer pairs with element i of the other, so the op can run over the whole
+// buffers (storage_bytes() / element size elements, padding included) and give its output the
+// same layout:
+//   Tensor y = Tensor::with_layout(a.dtype(), a.shape(), a.layout(), a.storage_bytes());
+// oneDNN zero-fills the padding of channel-blocked layouts; an op should keep it finite (Add, Mul,
+// Relu, Clip, Sigmoid ... do; Log, Reciprocal, Div by the padding do not), because oneDNN
+// multiplies padded input channels by zero weights.
+bool dnnl_same_layout(const Tensor& a, const Tensor& b);
+
 }  // namespace quench

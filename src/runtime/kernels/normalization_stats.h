@@ -1,5 +1,5 @@
 // Row statistics shared by the normalization kernels: mean and variance of a contiguous row,
-// folded in 16 float lanes over stretches of 1024 elements and added in double (vectorizes, and
+// folded in 8 float lanes over stretches of 1024 elements and added in double (vectorizes, and
 // keeps ~1e-7 relative accuracy for long rows). Two passes: variance is the mean of (x - mean)^2,
 // which unlike E[x^2] - E[x]^2 cannot go negative.
 //
@@ -20,7 +20,7 @@ struct RowMoments {
 // sum of f(x[i]) for i < n.
 template <class T, class F>
 double row_sum(const T* x, int64_t n, F f) {
-  constexpr int kLanes = 16;
+  constexpr int kLanes = 32 / sizeof(T);  // two SSE registers
   constexpr int64_t kStretch = 1024;
   double total = 0.0;
   for (int64_t j = 0; j < n; j += kStretch) {
@@ -28,6 +28,8 @@ double row_sum(const T* x, int64_t n, F f) {
     T lane[kLanes] = {};
     int64_t i = 0;
     for (; i + kLanes <= len; i += kLanes) {
+      // Kept as a loop (GCC vectorizes it; fully unrolled it may not).
+#pragma GCC unroll 1
       for (int l = 0; l < kLanes; ++l) lane[l] += f(x[j + i + l]);
     }
     for (int l = 0; l < kLanes; ++l) total += lane[l];

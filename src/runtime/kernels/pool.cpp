@@ -133,7 +133,8 @@ class PoolKernel final : public OpKernel {
   }
 
   // MaxPool-12 on int8 / uint8: the reference loops (quantized CNNs are not this kernel's target).
-  Status run_int8(KernelContext& ctx, const Tensor& x, bool want_indices) {
+  Status run_int8(KernelContext& ctx, const Tensor& x_in, bool want_indices) {
+    QUENCH_ASSIGN_OR_RETURN(Tensor x, plain_input(x_in));
     QUENCH_ASSIGN_OR_RETURN(PoolGeometry g, global_ ? global_pool_geometry(node_, kind_, x.shape())
                                                      : pool_geometry(node_, kind_, x.shape()));
     Tensor& y = ctx.allocate_output(0, x.dtype(), g.dst_shape());
@@ -187,8 +188,12 @@ Result<std::unique_ptr<OpKernel>> pool_factory(const KernelInfo& info) {
 const KernelDef kTable[] = {
     {"", "MaxPool", 1, kOpsetMax, DType::kFloat32, pool_factory<PoolKind::kMax, false>, 0,
      kAcceptsBlocked},
-    {"", "MaxPool", 12, kOpsetMax, DType::kInt8, pool_factory<PoolKind::kMax, false>},
-    {"", "MaxPool", 12, kOpsetMax, DType::kUInt8, pool_factory<PoolKind::kMax, false>},
+    // The executor lets a value stay blocked only when every candidate row of its consumer
+    // accepts blocked inputs, so the int8 rows carry the flag too (run_int8 makes X plain).
+    {"", "MaxPool", 12, kOpsetMax, DType::kInt8, pool_factory<PoolKind::kMax, false>, 0,
+     kAcceptsBlocked},
+    {"", "MaxPool", 12, kOpsetMax, DType::kUInt8, pool_factory<PoolKind::kMax, false>, 0,
+     kAcceptsBlocked},
     {"", "AveragePool", 1, kOpsetMax, DType::kFloat32, pool_factory<PoolKind::kAverage, false>, 0,
      kAcceptsBlocked},
     {"", "LpPool", 1, kOpsetMax, DType::kFloat32, pool_factory<PoolKind::kLp, false>, 0,

@@ -172,11 +172,6 @@ Status visit_quant_storage(DType t, F&& f) {
   }
 }
 
-bool is_float8(DType t) {
-  return t == DType::kFloat8E4M3FN || t == DType::kFloat8E4M3FNUZ || t == DType::kFloat8E5M2 ||
-         t == DType::kFloat8E5M2FNUZ;
-}
-
 // x as float32 values (float32 itself, or a converted copy of float16 / bfloat16 / int32 x).
 Result<Tensor> float_input(const KernelContext& ctx, size_t index, const char* what) {
   const Tensor& t = ctx.input(index);

@@ -16,6 +16,11 @@ bool is_quant_dtype(DType t) {
   }
 }
 
+bool is_float8(DType t) {
+  return t == DType::kFloat8E4M3FN || t == DType::kFloat8E4M3FNUZ || t == DType::kFloat8E5M2 ||
+         t == DType::kFloat8E5M2FNUZ;
+}
+
 QRange qrange(DType t) {
   switch (t) {
     case DType::kInt8: return {-128, 127};

@@ -25,6 +25,7 @@ struct QRange {
 
 // True for the types QuantizeLinear may produce as integers (u/int 4, 8, 16).
 bool is_quant_dtype(DType t);
+bool is_float8(DType t);
 QRange qrange(DType t);
 
 // Round to nearest, ties to even, for |v| < 2^22; larger magnitudes are returned unchanged apart

@@ -2,8 +2,9 @@
 //
 //   1. w' = w - w_zero_point (per output channel), as int16 [M, C/group * kernel]; done once when
 //      w and its zero point are initializers.
-//   2. Per image and group: col = im2col(x - x_zero_point) (padding reads the zero point, i.e. 0
-//      after the subtraction), acc = w'_group * col with gemm_s16 (exact int32).
+//   2. Per image, group and slice of output rows: col = im2col(x - x_zero_point) (padding reads
+//      the zero point, i.e. 0 after the subtraction), acc = w'_group * col with gemm_s16 (exact
+//      int32). Slices keep col under ~8 MB whatever the image size.
 //   3. ConvInteger: acc is the output. QLinearConv: y = saturate(round((acc + B[m]) * x_scale *
 //      w_scale[m] / y_scale) + y_zero_point), ties to even.
 #include <algorithm>
@@ -85,17 +86,25 @@ class IntegerConv : public OpKernel {
       s.pad_begin[d] = g.pad_begin[d];
       s.out[d] = g.out[d];
     }
-    std::vector<int16_t> col(static_cast<size_t>(kg * sp));
+    // im2col in slices of whole output rows, each at most ~kColBytes (at least one row).
+    constexpr int64_t kColBytes = int64_t{8} << 20;
+    const int64_t rows = g.out[0] * g.out[1], row_len = g.out[2];
+    const int64_t slice = std::clamp<int64_t>(
+        kColBytes / std::max<int64_t>(1, kg * row_len * int64_t{sizeof(int16_t)}), 1, rows);
+    std::vector<int16_t> col(static_cast<size_t>(kg * slice * row_len));
     for (int64_t n = 0; n < g.batch; ++n) {
       for (int64_t grp = 0; grp < groups; ++grp) {
         const int64_t x_off = (n * g.in_channels + grp * cg) * g.in_spatial();
-        if (x.dtype() == DType::kUInt8) {
-          im2col_s16(x.data<uint8_t>() + x_off, x_zp, s, col.data());
-        } else {
-          im2col_s16(x.data<int8_t>() + x_off, x_zp, s, col.data());
+        for (int64_t r0 = 0; r0 < rows; r0 += slice) {
+          const int64_t r1 = std::min(rows, r0 + slice), cols = (r1 - r0) * row_len;
+          if (x.dtype() == DType::kUInt8) {
+            im2col_s16(x.data<uint8_t>() + x_off, x_zp, s, r0, r1, col.data());
+          } else {
+            im2col_s16(x.data<int8_t>() + x_off, x_zp, s, r0, r1, col.data());
+          }
+          gemm_s16(mg, cols, kg, weights_.data() + grp * mg * kg, kg, col.data(), cols,
+                   acc + (n * g.out_channels + grp * mg) * sp + r0 * row_len, sp);
         }
-        gemm_s16(mg, sp, kg, weights_.data() + grp * mg * kg, kg, col.data(), sp,
-                 acc + (n * g.out_channels + grp * mg) * sp, sp);
       }
     }
     return Status();

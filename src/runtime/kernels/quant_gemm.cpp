@@ -296,9 +296,10 @@ void gemm_s16_reference(int64_t m, int64_t n, int64_t k, const int16_t* a, int64
 }
 
 template <class T>
-void im2col_s16(const T* x, int32_t zero_point, const Im2colShape& s, int16_t* col) {
+void im2col_s16(const T* x, int32_t zero_point, const Im2colShape& s, int64_t row_begin,
+                int64_t row_end, int16_t* col) {
   const int64_t ksize = s.kernel[0] * s.kernel[1] * s.kernel[2];
-  const int64_t out_sp = s.out[0] * s.out[1] * s.out[2];
+  const int64_t out_sp = (row_end - row_begin) * s.out[2];
   const int64_t in_sp = s.in[0] * s.in[1] * s.in[2];
   const int64_t rows = s.channels * ksize;
   const int64_t grain = std::max<int64_t>(1, 8192 / std::max<int64_t>(out_sp, 1));
@@ -312,11 +313,12 @@ void im2col_s16(const T* x, int32_t zero_point, const Im2colShape& s, int16_t* c
       const int64_t kd = rem / s.kernel[1];
       const T* xc = x + c * in_sp;
       int16_t* dst = col + r * out_sp;
-      for (int64_t od = 0; od < s.out[0]; ++od) {
+      for (int64_t row = row_begin; row < row_end; ++row) {
+        const int64_t od = row / s.out[1], oh = row % s.out[1];
         const int64_t id = od * s.stride[0] - s.pad_begin[0] + kd * s.dilation[0];
-        for (int64_t oh = 0; oh < s.out[1]; ++oh) {
+        {
           const int64_t ih = oh * s.stride[1] - s.pad_begin[1] + kh * s.dilation[1];
-          int16_t* d = dst + (od * s.out[1] + oh) * s.out[2];
+          int16_t* d = dst + (row - row_begin) * s.out[2];
           if (id < 0 || id >= s.in[0] || ih < 0 || ih >= s.in[1]) {
             std::memset(d, 0, static_cast<size_t>(s.out[2]) * sizeof(int16_t));
             continue;
@@ -345,7 +347,9 @@ void im2col_s16(const T* x, int32_t zero_point, const Im2colShape& s, int16_t* c
   }, grain);
 }
 
-template void im2col_s16<int8_t>(const int8_t*, int32_t, const Im2colShape&, int16_t*);
-template void im2col_s16<uint8_t>(const uint8_t*, int32_t, const Im2colShape&, int16_t*);
+template void im2col_s16<int8_t>(const int8_t*, int32_t, const Im2colShape&, int64_t, int64_t,
+                                 int16_t*);
+template void im2col_s16<uint8_t>(const uint8_t*, int32_t, const Im2colShape&, int64_t, int64_t,
+                                  int16_t*);
 
 }  // namespace quench::quant

@@ -43,8 +43,11 @@ struct Im2colShape {
 
 // col[(c, kd, kh, kw)][(od, oh, ow)] = x[c][id][ih][iw] - zero_point, and 0 where the kernel reads
 // padding (padding holds the zero point, as in the ONNX reference). x is one group of one image,
-// channels-first, of the 8-bit type T (int8_t or uint8_t). Parallel over col rows.
+// channels-first, of the 8-bit type T (int8_t or uint8_t). Only output rows (od, oh) flattened
+// in [row_begin, row_end) are produced, so col has (row_end - row_begin) * out[2] columns: a
+// convolution over a large image runs in slices that keep col small. Parallel over col rows.
 template <class T>
-void im2col_s16(const T* x, int32_t zero_point, const Im2colShape& s, int16_t* col);
+void im2col_s16(const T* x, int32_t zero_point, const Im2colShape& s, int64_t row_begin,
+                int64_t row_end, int16_t* col);
 
 }  // namespace quench::quant

@@ -173,6 +173,10 @@ Result<IntOperands> int_operands(const KernelContext& ctx, size_t a_slot, size_t
                                  size_t b_slot, size_t b_zp_slot) {
   const Tensor& a = ctx.input(a_slot);
   const Tensor& b = ctx.input(b_slot);
+  if (is_float8(a.dtype()) || is_float8(b.dtype())) {
+    return ctx.unsupported("float8 operands (a " + std::string(dtype_name(a.dtype())) + ", b " +
+                           std::string(dtype_name(b.dtype())) + ") are not implemented");
+  }
   if (!is_8bit(a.dtype()) || !is_8bit(b.dtype())) {
     return ctx.invalid("a has type " + std::string(dtype_name(a.dtype())) + " and b has type " +
                        std::string(dtype_name(b.dtype())) + "; both must be int8 or uint8");
@@ -211,6 +215,10 @@ Status qlinear_matmul(KernelContext& ctx) {
   QUENCH_RETURN_IF_ERROR(check_scalar(ctx, ctx.input(6), "y_scale"));
   QUENCH_RETURN_IF_ERROR(check_scalar(ctx, ctx.input(7), "y_zero_point"));
   const DType y_type = ctx.input(7).dtype();
+  if (is_float8(y_type)) {
+    return ctx.unsupported("a float8 output (" + std::string(dtype_name(y_type)) +
+                           ") is not implemented");
+  }
   if (!is_8bit(y_type)) {
     return ctx.invalid("y_zero_point has type " + std::string(dtype_name(y_type)) +
                        "; it must be int8 or uint8");

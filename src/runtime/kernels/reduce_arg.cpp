@@ -1,14 +1,18 @@
 // ArgMax / ArgMin: int64 index of the first (or, with select_last_index=1, the last) extreme value
-// along one axis. The data is viewed as [outer, R, inner]; for inner > 1 the running best values and
-// indices are kept for a tile of `inner` positions so that the scan over R vectorizes.
+// along one axis. The data is viewed as [outer, R, inner]; a contiguous row (inner == 1) is folded
+// for its extreme value and then searched; for inner > 1 the running best values and indices are
+// kept for a tile of `inner` positions so that the scan over R vectorizes.
 // NaN values are ignored unless every value is NaN (then the result is index 0).
 #include <algorithm>
+#include <climits>
+#include <limits>
 #include <type_traits>
 
 #include "core/dispatch.h"
 #include "core/parallel.h"
 #include "runtime/kernels/elementwise_ops.h"
 #include "runtime/kernels/kernel_util.h"
+#include "runtime/kernels/unary_math.h"
 
 namespace quench {
 
@@ -23,25 +27,71 @@ inline bool better(T v, T best) {
   else return kLast ? v <= best : v < best;
 }
 
+// Index of the extreme value of a contiguous row: the extreme by a vectorized lane fold (NaN never
+// wins a comparison, so NaNs are skipped), then the first (or last) position holding it. An
+// all-NaN row matches nothing and gives 0.
+template <bool kMax, bool kLast, class T>
+int64_t arg_row(const T* x, int64_t n) {
+  constexpr int kLanes = 32 / sizeof(T) < 2 ? 2 : 32 / sizeof(T);
+  const T init = kMax ? (std::numeric_limits<T>::has_infinity ? -std::numeric_limits<T>::infinity()
+                                                               : std::numeric_limits<T>::lowest())
+                      : (std::numeric_limits<T>::has_infinity ? std::numeric_limits<T>::infinity()
+                                                               : std::numeric_limits<T>::max());
+  T lane[kLanes];
+  for (int l = 0; l < kLanes; ++l) lane[l] = init;
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+#pragma GCC unroll 1
+    for (int l = 0; l < kLanes; ++l) lane[l] = select(better<kMax, false>(x[i + l], lane[l]), x[i + l], lane[l]);
+  }
+  T m = init;
+  for (int l = 0; l < kLanes; ++l) m = better<kMax, false>(lane[l], m) ? lane[l] : m;
+  for (; i < n; ++i) m = better<kMax, false>(x[i], m) ? x[i] : m;
+  if constexpr (kLast) {
+    for (int64_t r = n; r-- > 0;) {
+      if (x[r] == m) return r;
+    }
+  } else {
+    for (int64_t r = 0; r < n; ++r) {
+      if (x[r] == m) return r;
+    }
+  }
+  return 0;
+}
+
+// Positions [0, w) of `inner`-strided rows base[r * inner + i], r < R. The running indices have
+// the width of T (I), which is what lets GCC vectorize the loop; a function of its own so that
+// the sizes are plain values rather than captured references.
+template <bool kMax, bool kLast, class T, class I>
+void arg_tile(const T* base, int64_t R, int64_t inner, int64_t w, int64_t* out) {
+  T best[kArgTile];
+  I idx[kArgTile];
+  for (int64_t i = 0; i < w; ++i) {
+    best[i] = base[i];
+    idx[i] = 0;
+  }
+  for (int64_t r = 1; r < R; ++r) {
+    const T* row = base + r * inner;
+    const I ri = static_cast<I>(r);
+    for (int64_t i = 0; i < w; ++i) {
+      // | and & rather than || and &&, and both values always written: no control flow (and no
+      // conditional store), so the loop vectorizes.
+      const T v = row[i], b = best[i];
+      const bool take = better<kMax, kLast>(v, b) | ((b != b) & (v == v));
+      best[i] = select(take, v, b);
+      idx[i] = take ? ri : idx[i];
+    }
+  }
+  for (int64_t i = 0; i < w; ++i) out[i] = idx[i];
+}
+
 template <bool kMax, bool kLast, class T>
 void arg_typed(const T* x, int64_t* y, int64_t outer, int64_t R, int64_t inner) {
   if (inner == 1) {
     parallel_for(
         outer,
         [&](int64_t begin, int64_t end) {
-          for (int64_t o = begin; o < end; ++o) {
-            const T* row = x + o * R;
-            T best = row[0];
-            int64_t idx = 0;
-            for (int64_t r = 1; r < R; ++r) {
-              // A NaN best (first element) is replaced by any number.
-              if (better<kMax, kLast>(row[r], best) || (best != best && row[r] == row[r])) {
-                best = row[r];
-                idx = r;
-              }
-            }
-            y[o] = idx;
-          }
+          for (int64_t o = begin; o < end; ++o) y[o] = arg_row<kMax, kLast>(x + o * R, R);
         },
         std::max<int64_t>(1, 32768 / R));
     return;
@@ -50,26 +100,14 @@ void arg_typed(const T* x, int64_t* y, int64_t outer, int64_t R, int64_t inner) 
   parallel_for(
       outer * tiles,
       [&](int64_t begin, int64_t end) {
-        T best[kArgTile];
-        int64_t idx[kArgTile];
         for (int64_t item = begin; item < end; ++item) {
           const int64_t o = item / tiles, i0 = (item % tiles) * kArgTile;
           const int64_t w = std::min(kArgTile, inner - i0);
-          const T* base = x + o * R * inner + i0;
-          for (int64_t i = 0; i < w; ++i) {
-            best[i] = base[i];
-            idx[i] = 0;
+          if (sizeof(T) == 8 || R > INT32_MAX) {
+            arg_tile<kMax, kLast, T, int64_t>(x + o * R * inner + i0, R, inner, w, y + o * inner + i0);
+          } else {
+            arg_tile<kMax, kLast, T, int32_t>(x + o * R * inner + i0, R, inner, w, y + o * inner + i0);
           }
-          for (int64_t r = 1; r < R; ++r) {
-            const T* row = base + r * inner;
-            for (int64_t i = 0; i < w; ++i) {
-              const bool take = better<kMax, kLast>(row[i], best[i]) ||
-                                (best[i] != best[i] && row[i] == row[i]);
-              best[i] = take ? row[i] : best[i];
-              idx[i] = take ? r : idx[i];
-            }
-          }
-          std::copy(idx, idx + w, y + o * inner + i0);
         }
       },
       std::max<int64_t>(1, 32768 / std::max<int64_t>(1, R * std::min(inner, kArgTile))));

@@ -13,7 +13,8 @@ namespace quench {
 
 namespace {
 
-// Folds. A is the accumulator type (double for float data).
+// Folds. A is the accumulator type (double for float data). Conditions use | rather than ||: a
+// short-circuit is control flow, which stops vectorization.
 struct SumFold {
   template <class A>
   static A init() { return A(0); }
@@ -35,7 +36,7 @@ struct MaxFold {
   }
   template <class A>
   static A apply(A a, A b) {
-    if constexpr (std::is_floating_point_v<A>) return select(b > a || b != b, b, a);
+    if constexpr (std::is_floating_point_v<A>) return select((b > a) | (b != b), b, a);
     else return b > a ? b : a;
   }
 };
@@ -47,7 +48,7 @@ struct MinFold {
   }
   template <class A>
   static A apply(A a, A b) {
-    if constexpr (std::is_floating_point_v<A>) return select(b < a || b != b, b, a);
+    if constexpr (std::is_floating_point_v<A>) return select((b < a) | (b != b), b, a);
     else return b < a ? b : a;
   }
 };
@@ -90,11 +91,14 @@ constexpr int64_t kColTile = 256;      // inner elements per column tile
 template <class In, class A, class Fold, class Map>
 A fold_stretch(const In* x, int64_t n, Map map) {
   using L = Lane<In, A>;
-  constexpr int kLanes = sizeof(L) == 4 ? 16 : 8;
+  // Two SSE registers of lanes. Left to its default, GCC fully unrolls the lane loop and then fails
+  // to SLP-vectorize the selects of Max / Min; kept as a loop it vectorizes for every fold.
+  constexpr int kLanes = sizeof(L) == 4 ? 8 : 4;
   L lane[kLanes];
   for (int l = 0; l < kLanes; ++l) lane[l] = Fold::template init<L>();
   int64_t k = 0;
   for (; k + kLanes <= n; k += kLanes) {
+#pragma GCC unroll 1
     for (int l = 0; l < kLanes; ++l) lane[l] = Fold::apply(lane[l], static_cast<L>(map(x[k + l])));
   }
   A acc = Fold::template init<A>();

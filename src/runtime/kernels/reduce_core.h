@@ -3,7 +3,7 @@
 // The input's dimensions are grouped into alternating kept / reduced blocks (size-1 dimensions
 // dropped, neighbours with the same role merged), and the reduced blocks are folded one at a time,
 // innermost first. Each fold sees the data as [outer, R, inner]:
-//   inner == 1  rows of R contiguous elements, folded in 16 (float) or 8 (double) independent lanes
+//   inner == 1  rows of R contiguous elements, folded in 8 (float) or 4 (double) independent lanes
 //               so that the loop vectorizes;
 //   inner > 1   R rows of `inner` elements folded element-wise into an accumulator row, which
 //               vectorizes over inner. The inner dimension is tiled to keep the accumulators in L1.

@@ -107,6 +107,12 @@ class DirectionRunner {
       }
     }
     for (int64_t b = 0; b < B; ++b) {
+      // A sequence of length 0 has no last step: its Y_h / Y_c are 0, as in ONNX Runtime (not the
+      // initial state).
+      if (p_.seq_lens[static_cast<size_t>(b)] == 0) {
+        std::fill_n(&h_[b * H], H, 0.0f);
+        std::fill_n(&c_[b * H], H, 0.0f);
+      }
       if (p_.y_h) std::memcpy(p_.y_h + off_.state(d_, b), &h_[b * H], H * sizeof(float));
       if (p_.y_c) std::memcpy(p_.y_c + off_.state(d_, b), &c_[b * H], H * sizeof(float));
     }

@@ -5,7 +5,7 @@
 // viewed as [outer, R, inner]; for inner > 1 the statistics are kept for a tile of inner positions
 // so that the loops run over contiguous memory. The maximum is subtracted before exp, so large
 // inputs do not overflow. float32 uses the vectorizable exp of unary_math.h; sums are accumulated
-// in 16 float lanes per stretch of 1024 elements and added in double.
+// in 8 float lanes per stretch of 1024 elements and added in double.
 #include <algorithm>
 #include <cmath>
 #include <type_traits>
@@ -30,11 +30,13 @@ inline T exp_t(T x) {
 
 template <class T>
 T row_max(const T* x, int64_t n) {
-  constexpr int kLanes = 16;
+  constexpr int kLanes = 32 / sizeof(T);  // two SSE registers
   T lane[kLanes];
   for (int l = 0; l < kLanes; ++l) lane[l] = -std::numeric_limits<T>::infinity();
   int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes) {
+    // Unrolled, GCC fails to vectorize the lane selects; as a loop it does.
+#pragma GCC unroll 1
     for (int l = 0; l < kLanes; ++l) lane[l] = select(x[i + l] > lane[l], x[i + l], lane[l]);
   }
   T m = -std::numeric_limits<T>::infinity();
@@ -46,7 +48,7 @@ T row_max(const T* x, int64_t n) {
 // sum(exp(x - m)); writes the exponentials to y when kStore.
 template <bool kStore, class T>
 double row_exp_sum(const T* x, T* y, int64_t n, T m) {
-  constexpr int kLanes = 16;
+  constexpr int kLanes = 32 / sizeof(T);
   constexpr int64_t kStretch = 1024;
   double total = 0.0;
   for (int64_t j = 0; j < n; j += kStretch) {
@@ -54,6 +56,7 @@ double row_exp_sum(const T* x, T* y, int64_t n, T m) {
     T lane[kLanes] = {};
     int64_t i = 0;
     for (; i + kLanes <= len; i += kLanes) {
+#pragma GCC unroll 1
       for (int l = 0; l < kLanes; ++l) {
         T e = exp_t(x[j + i + l] - m);
         if constexpr (kStore) y[j + i + l] = e;

@@ -17,14 +17,22 @@
 #include <cstdint>
 #include <cstring>
 
+// The functions below are small enough, but GCC's early inliner refuses them (and the loops that
+// call them then stay scalar), so they are forced inline.
+#if defined(__GNUC__)
+#define QUENCH_MATH_INLINE inline __attribute__((always_inline))
+#else
+#define QUENCH_MATH_INLINE inline
+#endif
+
 namespace quench {
 
-inline float bits_to_float(int32_t i) {
+QUENCH_MATH_INLINE float bits_to_float(int32_t i) {
   float f;
   std::memcpy(&f, &i, sizeof f);
   return f;
 }
-inline int32_t float_to_bits(float f) {
+QUENCH_MATH_INLINE int32_t float_to_bits(float f) {
   int32_t i;
   std::memcpy(&i, &f, sizeof i);
   return i;
@@ -33,12 +41,12 @@ inline int32_t float_to_bits(float f) {
 // cond ? a : b without a branch. GCC (with the default -ftrapping-math) will not if-convert a
 // float `?:` whose arms may raise FP exceptions, so a plain `x > 0 ? x : a * x` stops the loop from
 // vectorizing; this bit blend of two computed values does not.
-inline float select(bool cond, float a, float b) {
+QUENCH_MATH_INLINE float select(bool cond, float a, float b) {
   int32_t m = -static_cast<int32_t>(cond);
   return bits_to_float((float_to_bits(a) & m) | (float_to_bits(b) & ~m));
 }
 
-inline double select(bool cond, double a, double b) {
+QUENCH_MATH_INLINE double select(bool cond, double a, double b) {
   int64_t m = -static_cast<int64_t>(cond);
   int64_t ia, ib;
   std::memcpy(&ia, &a, sizeof ia);
@@ -50,19 +58,19 @@ inline double select(bool cond, double a, double b) {
 }
 // Integers: a plain ?: (integer arms cannot trap, so GCC if-converts it).
 template <class T>
-inline T select(bool cond, T a, T b) {
+QUENCH_MATH_INLINE T select(bool cond, T a, T b) {
   return cond ? a : b;
 }
 
 // min(max(x, lo), hi) with NaN passed through. std::min / std::max on float are not MIN/MAX_EXPR
 // for GCC without -ffinite-math-only, and in a longer loop body they end up as branches.
-inline float clamp_select(float x, float lo, float hi) {
+QUENCH_MATH_INLINE float clamp_select(float x, float lo, float hi) {
   return select(x < lo, lo, select(x > hi, hi, x));
 }
 
 // exp(x) = 2^k * exp(r), k = round(x / ln2), |r| <= ln2 / 2, exp(r) by a degree-7 Taylor polynomial.
 // 2^k is applied as two factors so that results down to 2^-150 (denormals) come out right.
-inline float exp_approx(float x) {
+QUENCH_MATH_INLINE float exp_approx(float x) {
   constexpr float kLog2e = 1.44269504088896341f;
   constexpr float kLn2Hi = 0.693359375f;        // ln 2 split so that k * kLn2Hi is exact
   constexpr float kLn2Lo = -2.12194440e-4f;
@@ -89,7 +97,7 @@ inline float exp_approx(float x) {
 }
 
 // exp(x) - 1 without the cancellation near 0 (Taylor polynomial below |x| = 0.25).
-inline float expm1_approx(float x) {
+QUENCH_MATH_INLINE float expm1_approx(float x) {
   float p = 1.0f / 5040.0f;
   p = p * x + 1.0f / 720.0f;
   p = p * x + 1.0f / 120.0f;
@@ -102,25 +110,25 @@ inline float expm1_approx(float x) {
 
 // Round half to even, floor and ceil for float without SSE4.1's roundps: adding and subtracting
 // 2^23 rounds to an integer in the current (nearest-even) mode; |x| >= 2^23 is already integral.
-inline float round_even_approx(float x) {
+QUENCH_MATH_INLINE float round_even_approx(float x) {
   float ax = std::fabs(x);
   float r = std::copysign((ax + 8388608.0f) - 8388608.0f, x);
   return select(ax < 8388608.0f, r, x);
 }
-inline float floor_approx(float x) {
+QUENCH_MATH_INLINE float floor_approx(float x) {
   float r = round_even_approx(x);
   return r - select(r > x, 1.0f, 0.0f);
 }
-inline float ceil_approx(float x) {
+QUENCH_MATH_INLINE float ceil_approx(float x) {
   float r = round_even_approx(x);
   return r + select(r < x, 1.0f, 0.0f);
 }
 
-inline float sigmoid_approx(float x) { return 1.0f / (1.0f + exp_approx(-x)); }
+QUENCH_MATH_INLINE float sigmoid_approx(float x) { return 1.0f / (1.0f + exp_approx(-x)); }
 
 // tanh(|x|) = (1 - e) / (1 + e) with e = exp(-2|x|); below 0.25 an odd Taylor polynomial avoids
 // the cancellation in 1 - e.
-inline float tanh_approx(float x) {
+QUENCH_MATH_INLINE float tanh_approx(float x) {
   float ax = std::fabs(x);
   float e = exp_approx(-2.0f * ax);
   float big = std::copysign((1.0f - e) / (1.0f + e), x);
@@ -136,7 +144,7 @@ inline float tanh_approx(float x) {
 
 // erf: Taylor series below |x| = 0.5 (keeps the relative error small near 0), Abramowitz & Stegun
 // 7.1.26 above (absolute error 1.5e-7).
-inline float erf_approx(float x) {
+QUENCH_MATH_INLINE float erf_approx(float x) {
   float ax = std::fabs(x);
   float z = x * x;
   float p = 1.0f / 9360.0f;

@@ -13,16 +13,18 @@ from onnx import TensorProto, helper, numpy_helper
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 UNKNOWN_FIELD = b"\x98\x06\x07"  # field 99, varint 7: unknown to every ONNX version
+# NodeProto.metadata_props (field 9, ONNX 1.16+) = [{key: "k", value: "v"}]: unknown to onnx 1.12.
+NODE_METADATA = b"\x4a\x06\x0a\x01k\x12\x01v"
 
 
 def out(name):
     return os.path.join(HERE, name)
 
 
-def with_unknown(msg):
+def with_unknown(msg, field=UNKNOWN_FIELD):
     """A copy of msg carrying an unknown field, as a newer ONNX version would write."""
     copy = type(msg)()
-    copy.ParseFromString(msg.SerializeToString() + UNKNOWN_FIELD)
+    copy.ParseFromString(msg.SerializeToString() + field)
     return copy
 
 
@@ -41,6 +43,8 @@ def save(model, name):
 
 # 1. External data written by the onnx package itself.
 os.makedirs(out("ext"), exist_ok=True)
+if os.path.exists(out("ext/weights.bin")):
+    os.remove(out("ext/weights.bin"))  # onnx appends to an existing data file
 w = np.arange(12, dtype=np.float32).reshape(3, 4) * 0.5
 b = np.array([-3, 7, 1 << 40], dtype=np.int64)
 m = add_model([numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
@@ -101,7 +105,7 @@ node_attr = helper.make_attribute("value", numpy_helper.from_array(np.ones(2, np
 node_attr = with_unknown(node_attr)
 const = helper.make_node("Constant", [], ["c"], name="const")
 const.attribute.extend([node_attr])
-nodes = [const, helper.make_node("Add", ["x", "c"], ["y"], name="add", doc_string="adds"),
+nodes = [const, with_unknown(helper.make_node("Add", ["x", "c"], ["y"], name="add", doc_string="adds"), NODE_METADATA),
          helper.make_node("SequenceConstruct", ["x"], ["s"], name="seq"),
          helper.make_node("MyFunc", ["x"], ["z"], name="call", domain="local")]
 sparse = helper.make_sparse_tensor(helper.make_tensor("sp", TensorProto.FLOAT, [2], [5.0, 6.0]),
