@@ -247,6 +247,8 @@ def write_readme():
         "float32 `[batch,1,28,28]` holding pixel/255 and returns `logits` `[batch,10]`. Accuracy is",
         "top-1 on the 10k test set computed with torch before export; the ONNX files are checked",
         "against onnxruntime by `node tests/ort/compare.mjs` and `node tests/ort/eval_accuracy.mjs`.",
+        "Training times are wall time on the project's 2-core machine while other jobs shared it",
+        "(an idle machine takes about half).",
         "",
         "| model | params | size | opset | epochs | train time | test accuracy |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",

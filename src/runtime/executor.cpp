@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <exception>
 #include <new>
 #include <unordered_map>
@@ -307,6 +308,7 @@ struct Executor::Impl {
         if (fed[id]) QUENCH_RETURN_IF_ERROR(call_tap(plan, slots, id, nullptr, 0));
     }
 
+    std::map<std::string, double> profile;
     std::vector<Tensor> outputs;
     std::vector<const Tensor*> in_ptrs;
     std::vector<bool> reusable;
@@ -348,7 +350,15 @@ struct Executor::Impl {
         // Kernels return errors as values; an exception (out of memory, a library throwing) is
         // turned into one here so that a bad model never takes the host process down.
         try {
-          st = kernel->compute(ctx);
+          if (options.profile) {
+            auto k0 = std::chrono::steady_clock::now();
+            st = kernel->compute(ctx);
+            std::string key = s.node->op_type;
+            if (s.fused_activation) key += "+" + s.fused_activation->op_type;
+            profile[key] += std::chrono::duration<double>(std::chrono::steady_clock::now() - k0).count();
+          } else {
+            st = kernel->compute(ctx);
+          }
         } catch (const std::bad_alloc&) {
           st = Status::invalid(s.node->label() + ": out of memory computing its outputs");
         } catch (const std::exception& e) {
@@ -386,6 +396,9 @@ struct Executor::Impl {
     }
     stats.peak_tensor_bytes = memory_stats().peak_bytes - base_bytes;
     stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    stats.op_seconds.assign(profile.begin(), profile.end());
+    std::sort(stats.op_seconds.begin(), stats.op_seconds.end(),
+              [](const auto& a, const auto& b) { return a.second > b.second; });
     return result;
   }
 };

@@ -35,6 +35,7 @@ namespace quench {
 struct ExecutorOptions {
   int num_threads = 0;   // intra-op threads; <= 0 means all cores
   bool optimize = true;  // fusion and blocked layouts (results equal up to float reassociation)
+  bool profile = false;  // time every kernel call (RunStats::op_seconds)
 };
 
 struct TapEvent {
@@ -48,6 +49,9 @@ using Tap = std::function<Status(const TapEvent&)>;
 struct RunStats {
   int64_t peak_tensor_bytes = 0;  // peak bytes held by tensors during the last run (weights excluded)
   double seconds = 0.0;           // wall time of the last run
+  // With ExecutorOptions::profile: seconds per op type in the last run, fused activations counted
+  // with the op they were fused into ("Conv+Relu").
+  std::vector<std::pair<std::string, double>> op_seconds;
 };
 
 class Executor {

@@ -97,12 +97,39 @@ bool bypass_identity(Graph& g, Node* n) {
   return true;
 }
 
+// Constant(value=...) becomes an initializer, so that later rewrites and kernels see its data
+// (Clip bounds that allow fusion, Reshape targets read once).
+bool constant_to_initializer(Graph& g, Node* n) {
+  if (n->op_type != "Constant" || !n->domain.empty() || n->outputs.size() != 1 || !n->outputs[0])
+    return false;
+  if (n->attributes.size() != 1) return false;
+  const Attribute& a = n->attributes[0];
+  Tensor t;
+  if (a.name == "value" && a.type == AttrType::kTensor && a.t.defined()) t = a.t;
+  else if (a.name == "value_float" && a.type == AttrType::kFloat) t = Tensor::scalar<float>(a.f);
+  else if (a.name == "value_int" && a.type == AttrType::kInt) t = Tensor::scalar<int64_t>(a.i);
+  else if (a.name == "value_floats" && a.type == AttrType::kFloats)
+    t = Tensor::from_vector<float>({static_cast<int64_t>(a.floats.size())}, a.floats);
+  else if (a.name == "value_ints" && a.type == AttrType::kInts)
+    t = Tensor::from_vector<int64_t>({static_cast<int64_t>(a.ints.size())}, a.ints);
+  else
+    return false;
+  Value* out = n->outputs[0];
+  g.remove_node(n);
+  out->constant = std::move(t);
+  out->dtype = out->constant.dtype();
+  g.initializers.push_back(out);
+  return true;
+}
+
 }  // namespace
 
 OptimizeStats optimize_for_inference(Model& model) {
   OptimizeStats st;
   Graph& g = *model.graph;
   const int64_t opset = model.opset("");
+  for (Node* n : g.nodes())
+    if (constant_to_initializer(g, n)) ++st.constants_folded;
   bool changed = true;
   while (changed) {
     changed = false;

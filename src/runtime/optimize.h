@@ -13,6 +13,7 @@ namespace quench {
 struct OptimizeStats {
   int batchnorms_folded = 0;  // Conv -> BatchNormalization pairs turned into one Conv
   int identities_removed = 0; // Identity / inference Dropout nodes bypassed
+  int constants_folded = 0;   // Constant nodes turned into initializers
 };
 
 OptimizeStats optimize_for_inference(Model& model);

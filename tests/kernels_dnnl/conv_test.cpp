@@ -222,6 +222,10 @@ TEST(Conv, OneDnnMatchesReferenceNamedCases) {
       {{3, 15, 17}, {9, 5, 3}, {attr_int("group", 3), attr_string("auto_pad", "SAME_LOWER")}},
       {{1, 8, 5, 7, 8}, {16, 8, 3, 3, 3}, {attr_string("auto_pad", "SAME_UPPER"), attr_ints("strides", {2, 1, 2})}},
       {{1, 16, 7, 7}, {16, 16, 3, 3}, {attr_ints("pads", {0, 2, 1, 0})}},  // asymmetric pads
+      // Winograd candidates (3x3, stride 1) with long reductions: 256 * 9 and 512 * 9 terms.
+      {{2, 256, 14, 14}, {64, 256, 3, 3}, {attr_ints("pads", {1, 1, 1, 1})}},
+      {{1, 512, 7, 7}, {32, 512, 3, 3}, {attr_ints("pads", {1, 1, 1, 1})}},
+      {{4, 64, 17, 17}, {64, 64, 3, 3}, {}},
   };
   for (size_t i = 0; i < rows.size(); ++i) {
     const Row& row = rows[i];

@@ -64,6 +64,28 @@ TEST(ElementwiseTest, DoubleAndFloat16Add) {
   EXPECT_TRUE(tensors_near(run_both({"Mul"}, {h, hb}), ref_binary(h, hb, std::multiplies<double>()), 0.0));
 }
 
+TEST(ElementwiseTest, LegacyBroadcastBeforeOpset7) {
+  Tensor a = random_tensor({2, 3, 4, 5}, -1, 1, 81);
+  Tensor b = random_tensor({3, 4}, -1, 1, 82);
+  // axis=1 puts B's [3, 4] on A's dimensions 1 and 2 (numpy would align it with 2 and 3).
+  Tensor y = run_both({"Mul", {attr_int("broadcast", 1), attr_int("axis", 1)}, 6}, {a, b});
+  Tensor expected = ref_binary(a, b.reshaped({3, 4, 1}), std::multiplies<double>());
+  EXPECT_TRUE(tensors_near(y, expected, 1e-7));
+  // Without axis: numpy's suffix alignment.
+  Tensor c = random_tensor({5}, -1, 1, 83);
+  EXPECT_TRUE(tensors_near(run_both({"Add", {attr_int("broadcast", 1)}, 6}, {a, c}),
+                           ref_binary(a, c, std::plus<double>()), 1e-7));
+  // Without broadcast=1 the shapes must be equal.
+  std::string e = run_error({"Add", {}, 6}, {a, c});
+  EXPECT_NE(e.find("attribute broadcast is 0"), std::string::npos) << e;
+  EXPECT_NE(run_error({"Sub", {attr_int("broadcast", 1), attr_int("axis", 3)}, 6}, {a, b}).find("cannot place B"),
+            std::string::npos);
+  Tensor bools = make_tensor(DType::kBool, {2, 3}, {1, 0, 1, 1, 1, 0});
+  Tensor row = make_tensor(DType::kBool, {2}, {1, 0});
+  EXPECT_EQ(run_both({"And", {attr_int("broadcast", 1), attr_int("axis", 0)}, 1}, {bools, row}).to_int64_vector(),
+            (std::vector<int64_t>{1, 0, 1, 0, 0, 0}));
+}
+
 TEST(ElementwiseTest, IntegerArithmeticTruncatesAndWraps) {
   Tensor a = int64_tensor({6}, {7, -7, 7, -7, 0, INT64_MIN});
   Tensor b = int64_tensor({6}, {2, 2, -2, -2, 5, -1});

@@ -41,7 +41,7 @@ TEST(NormalizationTest, BatchNormPerChannelAcrossOpsets) {
       ref[i] = (xv[i] - mv[ch]) / std::sqrt(vv[ch] + 1e-3f) * sv[ch] + bv[ch];
     }
     Tensor expected = make_tensor(DType::kFloat32, shape, ref);
-    for (int64_t opset : {7, 9, 15}) {
+    for (int64_t opset : {6, 7, 9, 15}) {
       Tensor y = run_both({"BatchNormalization", {attr_float("epsilon", 1e-3f)}, opset}, {x, scale, b, mean, var});
       EXPECT_TRUE(tensors_near(y, expected, 1e-5, 1e-5)) << shape_to_string(shape) << " opset " << opset;
     }

@@ -248,6 +248,16 @@ TEST(ReduceTest, ArgMaxArgMinWithTiesAndLastIndex) {
       }
     }
   }
+  // NaN never wins; an all-NaN row gives 0. Rows (last axis) and columns (first axis).
+  const double nan = std::nan("");
+  Tensor n = make_tensor(DType::kFloat32, {2, 4}, {nan, 1, 3, nan, nan, nan, nan, nan});
+  EXPECT_EQ(run_both({"ArgMax", {attr_int("axis", 1), attr_int("keepdims", 0)}, 13}, {n}).to_int64_vector(),
+            (std::vector<int64_t>{2, 0}));
+  EXPECT_EQ(run_both({"ArgMin", {attr_int("axis", 1), attr_int("keepdims", 0)}, 13}, {n}).to_int64_vector(),
+            (std::vector<int64_t>{1, 0}));
+  Tensor nt = make_tensor(DType::kFloat32, {4, 2}, {nan, nan, 1, nan, 3, nan, nan, nan});
+  EXPECT_EQ(run_both({"ArgMax", {attr_int("axis", 0), attr_int("keepdims", 0)}, 13}, {nt}).to_int64_vector(),
+            (std::vector<int64_t>{2, 0}));
   Tensor i = make_tensor(DType::kInt64, {2, 2}, {5, 9, 9, 5});
   EXPECT_EQ(run_both({"ArgMax", {attr_int("axis", 1), attr_int("keepdims", 0)}, 11}, {i}).to_int64_vector(),
             (std::vector<int64_t>{1, 0}));

@@ -187,6 +187,12 @@ TEST(UnaryTest, PReluBroadcastsSlopeToX) {
                            1e-7));
   EXPECT_NE(run_error({"PRelu"}, {random_tensor({3}), random_tensor({2, 3})}).find("without growing"),
             std::string::npos);
+  // Opset 6: a 1-D slope of C values applies per channel (dimension 1).
+  Tensor s3 = random_tensor({3}, 0, 1, 44);
+  EXPECT_TRUE(tensors_near(run_both({"PRelu", {}, 6}, {x, s3}),
+                           ref_binary(x, s3.reshaped({3, 1, 1}),
+                                      [](double v, double s) { return v < 0 ? static_cast<float>(s * v) : v; }),
+                           1e-7));
 }
 
 TEST(UnaryTest, GeluRejectsUnknownApproximation) {

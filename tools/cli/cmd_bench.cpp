@@ -26,6 +26,7 @@ struct BenchOptions {
   std::vector<std::string> shapes;  // name=dims
   uint32_t seed = 7;
   bool json = false;
+  bool profile = false;
 };
 
 // Floats uniform in [0, 1) (seeded), integers and booleans zero: zeros are valid indices for any
@@ -102,7 +103,10 @@ Status run_bench(const BenchOptions& o) {
   QUENCH_ASSIGN_OR_RETURN(std::shared_ptr<Model> model, load_model_file(o.model));
   int64_t batch = o.batch;
   QUENCH_ASSIGN_OR_RETURN(Executor::Feeds feeds, make_inputs(*model, o, &batch));
-  QUENCH_ASSIGN_OR_RETURN(auto exec, Executor::create(model, executor_options(o.threads)));
+  ExecutorOptions eo = executor_options(o.threads);
+  eo.profile = o.profile;
+  QUENCH_ASSIGN_OR_RETURN(auto exec, Executor::create(model, eo));
+  std::map<std::string, double> op_seconds;
   for (int i = 0; i < o.warmup; ++i) {
     QUENCH_ASSIGN_OR_RETURN(std::vector<Tensor> out, exec->run(feeds));
   }
@@ -116,6 +120,7 @@ Status run_bench(const BenchOptions& o) {
     QUENCH_ASSIGN_OR_RETURN(std::vector<Tensor> out, exec->run(feeds));
     latency_ms.push_back((now_seconds() - s) * 1e3);
     peak_tensor_bytes = std::max(peak_tensor_bytes, exec->last_run_stats().peak_tensor_bytes);
+    for (const auto& [op, sec] : exec->last_run_stats().op_seconds) op_seconds[op] += sec;
     progress.update(fmt::format("bench: {}/{}", i + 1, o.iterations));
   }
   const double wall = now_seconds() - t0;
@@ -140,6 +145,9 @@ Status run_bench(const BenchOptions& o) {
                        {"p99", percentile(sorted, 99)}};
     j["peak_rss_mb"] = rss;
     j["peak_tensor_mb"] = tensor_mb;
+    if (o.profile) {
+      for (const auto& [op, sec] : op_seconds) j["op_ms_per_run"][op] = sec * 1e3 / o.iterations;
+    }
     print_line(j.dump());
     return Status();
   }
@@ -151,6 +159,17 @@ Status run_bench(const BenchOptions& o) {
                          percentile(sorted, 50), percentile(sorted, 90), percentile(sorted, 99)));
   print_line(fmt::format("peak RSS:     {:.1f} MiB", rss));
   print_line(fmt::format("peak tensors: {:.2f} MiB (activations of one run, weights excluded)", tensor_mb));
+  if (o.profile) {
+    std::vector<std::pair<std::string, double>> rows(op_seconds.begin(), op_seconds.end());
+    std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+    double total = 0;
+    for (const auto& r : rows) total += r.second;
+    print_line("time per op type (ms per run, share of kernel time):");
+    for (const auto& [op, sec] : rows) {
+      print_line(fmt::format("  {:<24} {:9.3f}  {:5.1f}%", op, sec * 1e3 / o.iterations,
+                             total > 0 ? 100.0 * sec / total : 0.0));
+    }
+  }
   return Status();
 }
 
@@ -176,6 +195,7 @@ CliCommand add_bench_command(CLI::App& app) {
                   "shape has unknown dimensions beyond the first");
   sub->add_option("--seed", o->seed, "Random input seed")->capture_default_str();
   sub->add_flag("--json", o->json, "Print one JSON object instead of text");
+  sub->add_flag("--profile", o->profile, "Also report the time spent per op type");
   return {sub, [o] { return run_bench(*o); }};
 }
 

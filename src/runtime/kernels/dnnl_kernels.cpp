@@ -14,6 +14,7 @@ namespace {
 
 std::atomic<bool> g_dnnl_enabled{true};
 std::atomic<int64_t> g_fallbacks{0};
+std::atomic<bool> g_winograd{true};
 
 // The float value of a Clip bound given as an input: an initializer or a Constant node's output.
 // nullopt when it is neither (computed at run time).
@@ -129,6 +130,8 @@ Result<FusedActivation> fused_activation_from_node(const Node* node) {
 
 void set_dnnl_enabled(bool enabled) { g_dnnl_enabled.store(enabled); }
 bool dnnl_enabled() { return g_dnnl_enabled.load(); }
+void set_dnnl_winograd_enabled(bool enabled) { g_winograd.store(enabled); }
+bool dnnl_winograd_enabled() { return g_winograd.load(); }
 int64_t dnnl_fallback_count() { return g_fallbacks.load(); }
 void note_dnnl_fallback() { g_fallbacks.fetch_add(1); }
 

@@ -1,6 +1,6 @@
 // Kernels of the elementwise family: broadcasting arithmetic (Add Sub Mul Div Pow Mod), the
 // variadic Min Max Sum Mean, and (from elementwise_logic.cpp) comparisons, logic and Where.
-// See runtime/registry.h.
+// See runtime/registry.h. Opsets before 7 (attribute-controlled broadcasting) are covered too.
 //
 // Integer arithmetic wraps around (computed in unsigned types: signed overflow is undefined in C++)
 // and integer Div truncates toward zero, as C and ONNX Runtime do; division or Mod by zero is an
@@ -126,12 +126,16 @@ Status arith_typed(const KernelContext& ctx, const Tensor& a, const Tensor& b, T
   });
 }
 
-// Two-input op: broadcast, then compute in place when an input dies here.
-template <class Op>
+// Two-input op: broadcast, then compute in place when an input dies here. kLegacy: opset < 7
+// broadcasting (attributes broadcast / axis).
+template <class Op, bool kLegacy = false>
 Status binary_kernel(KernelContext& ctx) {
   QUENCH_RETURN_IF_ERROR(check_same_dtype(ctx, 0, 1));
   const Tensor& a = ctx.input(0);
-  const Tensor& b = ctx.input(1);
+  Tensor b = ctx.input(1);
+  if constexpr (kLegacy) {
+    QUENCH_ASSIGN_OR_RETURN(b, legacy_operand_b(ctx));
+  }
   QUENCH_ASSIGN_OR_RETURN(Shape shape, broadcast_shapes(ctx, {&a.shape(), &b.shape()}));
   if (is_half_type(a.dtype())) {
     Tensor out = Tensor::empty(DType::kFloat32, shape);
@@ -252,9 +256,13 @@ void pow_typed(const Tensor& a, const Tensor& b, Tensor& out) {
   }
 }
 
+template <bool kLegacy>
 Status pow_kernel(KernelContext& ctx) {
   const Tensor& a = ctx.input(0);
-  const Tensor& b = ctx.input(1);
+  Tensor b = ctx.input(1);
+  if constexpr (kLegacy) {
+    QUENCH_ASSIGN_OR_RETURN(b, legacy_operand_b(ctx));
+  }
   QUENCH_ASSIGN_OR_RETURN(Shape shape, broadcast_shapes(ctx, {&a.shape(), &b.shape()}));
   const bool half = is_half_type(a.dtype());
   Tensor base = half ? to_float32(a) : a;
@@ -281,16 +289,23 @@ Status pow_kernel(KernelContext& ctx) {
 std::vector<KernelDef> build_table() {
   std::vector<KernelDef> rows;
   const auto numeric = {kF32, kF64, kF16, kBF16, kI8, kU8, kI16, kU16, kI32, kU32, kI64, kU64};
+  add_rows(rows, "Add", 1, 6, numeric, fn_kernel<binary_kernel<AddOp, true>>);
   add_rows(rows, "Add", 7, kOpsetMax, numeric, fn_kernel<binary_kernel<AddOp>>);
+  add_rows(rows, "Sub", 1, 6, numeric, fn_kernel<binary_kernel<SubOp, true>>);
   add_rows(rows, "Sub", 7, kOpsetMax, numeric, fn_kernel<binary_kernel<SubOp>>);
+  add_rows(rows, "Mul", 1, 6, numeric, fn_kernel<binary_kernel<MulOp, true>>);
   add_rows(rows, "Mul", 7, kOpsetMax, numeric, fn_kernel<binary_kernel<MulOp>>);
+  add_rows(rows, "Div", 1, 6, numeric, fn_kernel<binary_kernel<DivOp, true>>);
   add_rows(rows, "Div", 7, kOpsetMax, numeric, fn_kernel<binary_kernel<DivOp>>);
   add_rows(rows, "Mod", 10, kOpsetMax, numeric, fn_kernel<mod_kernel>);
-  add_rows(rows, "Pow", 7, kOpsetMax, {kF32, kF64, kF16, kBF16, kI32, kI64}, fn_kernel<pow_kernel>);
-  add_rows(rows, "Max", 6, kOpsetMax, numeric, fn_kernel<variadic_kernel<MaxOp, false>>);
-  add_rows(rows, "Min", 6, kOpsetMax, numeric, fn_kernel<variadic_kernel<MinOp, false>>);
-  add_rows(rows, "Sum", 6, kOpsetMax, numeric, fn_kernel<variadic_kernel<AddOp, false>>);
-  add_rows(rows, "Mean", 6, kOpsetMax, {kF32, kF64, kF16, kBF16},
+  const auto pow_types = {kF32, kF64, kF16, kBF16, kI32, kI64};
+  add_rows(rows, "Pow", 1, 6, pow_types, fn_kernel<pow_kernel<true>>);
+  add_rows(rows, "Pow", 7, kOpsetMax, pow_types, fn_kernel<pow_kernel<false>>);
+  // Before opset 8 the variadic ops required equal shapes; broadcasting them is a superset.
+  add_rows(rows, "Max", 1, kOpsetMax, numeric, fn_kernel<variadic_kernel<MaxOp, false>>);
+  add_rows(rows, "Min", 1, kOpsetMax, numeric, fn_kernel<variadic_kernel<MinOp, false>>);
+  add_rows(rows, "Sum", 1, kOpsetMax, numeric, fn_kernel<variadic_kernel<AddOp, false>>);
+  add_rows(rows, "Mean", 1, kOpsetMax, {kF32, kF64, kF16, kBF16},
            fn_kernel<variadic_kernel<AddOp, true>>);
   std::vector<KernelDef> logic = elementwise_logic_rows();
   rows.insert(rows.end(), logic.begin(), logic.end());

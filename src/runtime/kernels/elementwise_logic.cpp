@@ -33,11 +33,14 @@ struct GreaterEqualOp {
   uint8_t operator()(T a, T b) const { return a >= b; }
 };
 
-template <class Op>
+template <class Op, bool kLegacy = false>
 Status compare_kernel(KernelContext& ctx) {
   QUENCH_RETURN_IF_ERROR(check_same_dtype(ctx, 0, 1));
   const Tensor& a = ctx.input(0);
-  const Tensor& b = ctx.input(1);
+  Tensor b = ctx.input(1);
+  if constexpr (kLegacy) {
+    QUENCH_ASSIGN_OR_RETURN(b, legacy_operand_b(ctx));
+  }
   QUENCH_ASSIGN_OR_RETURN(Shape shape, broadcast_shapes(ctx, {&a.shape(), &b.shape()}));
   Tensor& out = broadcast_output(ctx, shape, DType::kBool, {0, 1});
   if (a.dtype() == DType::kBool) {
@@ -68,7 +71,7 @@ struct XorOp {
   uint8_t operator()(uint8_t a, uint8_t b) const { return (a != 0) ^ (b != 0); }
 };
 
-template <class Op>
+template <class Op, bool kLegacy = false>
 Status logic_kernel(KernelContext& ctx) {
   for (size_t i = 0; i < 2; ++i) {
     if (ctx.input(i).dtype() != DType::kBool) {
@@ -77,7 +80,10 @@ Status logic_kernel(KernelContext& ctx) {
     }
   }
   const Tensor& a = ctx.input(0);
-  const Tensor& b = ctx.input(1);
+  Tensor b = ctx.input(1);
+  if constexpr (kLegacy) {
+    QUENCH_ASSIGN_OR_RETURN(b, legacy_operand_b(ctx));
+  }
   QUENCH_ASSIGN_OR_RETURN(Shape shape, broadcast_shapes(ctx, {&a.shape(), &b.shape()}));
   Tensor& out = broadcast_output(ctx, shape, DType::kBool, {0, 1});
   broadcast_binary<uint8_t, uint8_t, uint8_t>(a, b, out, Op{});
@@ -228,14 +234,20 @@ std::vector<KernelDef> elementwise_logic_rows() {
   const auto numeric = {kF32, kF64, kF16, kBF16, kI8, kU8, kI16, kU16, kI32, kU32, kI64, kU64};
   const auto with_bool = {kF32, kF64, kF16, kBF16, kI8, kU8, kI16, kU16, kI32, kU32, kI64, kU64, kBool};
   const auto ints = {kI8, kU8, kI16, kU16, kI32, kU32, kI64, kU64};
+  add_rows(rows, "Equal", 1, 6, with_bool, fn_kernel<compare_kernel<EqualOp, true>>);
   add_rows(rows, "Equal", 7, kOpsetMax, with_bool, fn_kernel<compare_kernel<EqualOp>>);
+  add_rows(rows, "Less", 1, 6, numeric, fn_kernel<compare_kernel<LessOp, true>>);
   add_rows(rows, "Less", 7, kOpsetMax, numeric, fn_kernel<compare_kernel<LessOp>>);
+  add_rows(rows, "Greater", 1, 6, numeric, fn_kernel<compare_kernel<GreaterOp, true>>);
   add_rows(rows, "Greater", 7, kOpsetMax, numeric, fn_kernel<compare_kernel<GreaterOp>>);
   add_rows(rows, "LessOrEqual", 12, kOpsetMax, numeric, fn_kernel<compare_kernel<LessEqualOp>>);
   add_rows(rows, "GreaterOrEqual", 12, kOpsetMax, numeric,
            fn_kernel<compare_kernel<GreaterEqualOp>>);
+  add_rows(rows, "And", 1, 6, {kBool}, fn_kernel<logic_kernel<AndOp, true>>);
   add_rows(rows, "And", 7, kOpsetMax, {kBool}, fn_kernel<logic_kernel<AndOp>>);
+  add_rows(rows, "Or", 1, 6, {kBool}, fn_kernel<logic_kernel<OrOp, true>>);
   add_rows(rows, "Or", 7, kOpsetMax, {kBool}, fn_kernel<logic_kernel<OrOp>>);
+  add_rows(rows, "Xor", 1, 6, {kBool}, fn_kernel<logic_kernel<XorOp, true>>);
   add_rows(rows, "Xor", 7, kOpsetMax, {kBool}, fn_kernel<logic_kernel<XorOp>>);
   add_rows(rows, "Not", 1, kOpsetMax, {kBool}, fn_kernel<not_kernel>);
   add_rows(rows, "BitShift", 11, kOpsetMax, {kU8, kU16, kU32, kU64}, fn_kernel<bitshift_kernel>);

@@ -27,6 +27,29 @@ Status store_from_float32(KernelContext& ctx, const Tensor& f, DType dtype) {
   return convert_tensor(f, out);
 }
 
+Result<Tensor> legacy_operand_b(const KernelContext& ctx) {
+  const Tensor& a = ctx.input(0);
+  const Tensor& b = ctx.input(1);
+  if (ctx.node().attr_int("broadcast", 0) == 0) {
+    if (a.shape() != b.shape()) {
+      return ctx.invalid("shapes " + shape_to_string(a.shape()) + " and " + shape_to_string(b.shape()) +
+                         " differ and attribute broadcast is 0 (before opset 7 only broadcast=1 "
+                         "broadcasts)");
+    }
+    return b;
+  }
+  const Attribute* axis_attr = ctx.node().attr("axis");
+  if (!axis_attr) return b;
+  int64_t axis = axis_attr->i < 0 ? axis_attr->i + a.rank() : axis_attr->i;
+  if (axis < 0 || axis + b.rank() > a.rank()) {
+    return ctx.invalid("axis " + std::to_string(axis_attr->i) + " cannot place B " +
+                       shape_to_string(b.shape()) + " inside A " + shape_to_string(a.shape()));
+  }
+  Shape shape(static_cast<size_t>(a.rank()), 1);
+  for (int d = 0; d < b.rank(); ++d) shape[static_cast<size_t>(axis + d)] = b.dim(d);
+  return b.reshaped(shape);
+}
+
 Status check_same_dtype(const KernelContext& ctx, size_t a, size_t b) {
   DType ta = ctx.input(a).dtype(), tb = ctx.input(b).dtype();
   if (ta == tb) return Status();

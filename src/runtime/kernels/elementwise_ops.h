@@ -25,6 +25,11 @@ Tensor to_float32(const Tensor& t);
 // Writes the float32 tensor `f` into output 0 as `dtype` (a float16/bfloat16 result).
 Status store_from_float32(KernelContext& ctx, const Tensor& f, DType dtype);
 
+// Input 1 of a two-input op before opset 7, viewed so that numpy broadcasting gives the old
+// semantics: without attribute broadcast=1 the shapes must be equal; with it, B's dimensions line up
+// with A's from attribute `axis` on (default: from the end, as in numpy).
+Result<Tensor> legacy_operand_b(const KernelContext& ctx);
+
 // Fails unless inputs a and b have the same element type (names the node, both inputs and types).
 Status check_same_dtype(const KernelContext& ctx, size_t a, size_t b);
 

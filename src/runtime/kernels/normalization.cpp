@@ -60,7 +60,8 @@ void scale_shift_rows(const T* x, T* y, int64_t rows, int64_t s, const std::vect
 }
 
 // BatchNormalization, inference: y = (x - mean) / sqrt(var + eps) * scale + B per channel (dim 1).
-// Opset 7-8 also has spatial=0, where the parameters have shape [C, D1, ...] (per feature).
+// Opsets 1-8 also have spatial=0, where the parameters have shape [C, D1, ...] (per feature);
+// their is_test attribute (1-6) is ignored: this is an inference runtime.
 template <int kSince>
 Status batchnorm_kernel(KernelContext& ctx) {
   const Node& node = ctx.node();
@@ -271,11 +272,11 @@ Status group_norm_kernel(KernelContext& ctx) {
 std::vector<KernelDef> build_table() {
   std::vector<KernelDef> rows;
   const auto floats = {kF32, kF64, kF16, kBF16};
-  add_rows(rows, "BatchNormalization", 7, 8, floats, fn_kernel<batchnorm_kernel<7>>);
+  add_rows(rows, "BatchNormalization", 1, 8, floats, fn_kernel<batchnorm_kernel<7>>);
   add_rows(rows, "BatchNormalization", 9, 13, floats, fn_kernel<batchnorm_kernel<9>>);
   add_rows(rows, "BatchNormalization", 14, kOpsetMax, floats, fn_kernel<batchnorm_kernel<14>>);
   add_rows(rows, "LayerNormalization", 17, kOpsetMax, floats, fn_kernel<layernorm_kernel>);
-  add_rows(rows, "InstanceNormalization", 6, kOpsetMax, floats,
+  add_rows(rows, "InstanceNormalization", 1, kOpsetMax, floats,
            fn_kernel<group_norm_kernel<false, 6>>);
   add_rows(rows, "GroupNormalization", 18, 20, floats, fn_kernel<group_norm_kernel<true, 18>>);
   add_rows(rows, "GroupNormalization", 21, kOpsetMax, floats,

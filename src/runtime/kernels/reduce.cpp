@@ -47,6 +47,7 @@ Result<std::vector<int64_t>> reduce_axes(const KernelContext& ctx, bool axes_fro
     given = !raw.empty();
   }
   std::vector<int64_t> axes;
+  if (rank == 0) return axes;  // a scalar: nothing to reduce, whatever axes say ([0] or [-1])
   if (!given) {
     for (int64_t d = 0; d < rank; ++d) axes.push_back(d);
     return axes;

@@ -62,7 +62,9 @@ struct AbsMap {
   template <class T>
   T operator()(T x) const {
     if constexpr (std::is_floating_point_v<T>) return std::fabs(x);
-    else if constexpr (std::is_signed_v<T>) return x < 0 ? T(-x) : x;
+    else if constexpr (std::is_signed_v<T>) {
+      return x < 0 ? static_cast<T>(std::make_unsigned_t<T>(0) - std::make_unsigned_t<T>(x)) : x;
+    }
     else return x;
   }
 };

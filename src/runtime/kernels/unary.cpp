@@ -115,7 +115,8 @@ struct Abs : NoAttrs {
   T operator()(T x) const {
     if constexpr (std::is_floating_point_v<T>) return std::fabs(x);
     else if constexpr (std::is_unsigned_v<T>) return x;
-    else return x < 0 ? static_cast<T>(-x) : x;
+    // Negated in the unsigned type: -INT_MIN overflows (the result wraps to INT_MIN, as in numpy).
+    else return x < 0 ? static_cast<T>(std::make_unsigned_t<T>(0) - std::make_unsigned_t<T>(x)) : x;
   }
 };
 struct Neg : NoAttrs {
@@ -147,19 +148,20 @@ struct Relu : NoAttrs {
 
 std::vector<KernelDef> build_table() {
   std::vector<KernelDef> rows;
+  // Opset 1 versions differ from opset 6 only by the ignored legacy attribute consumed_inputs.
   const auto floats = {kF32, kF64, kF16, kBF16};
   const auto signed_numeric = {kF32, kF64, kF16, kBF16, kI8, kI16, kI32, kI64};
   const auto numeric = {kF32, kF64, kF16, kBF16, kI8, kU8, kI16, kU16, kI32, kU32, kI64, kU64};
-  add_rows(rows, "Exp", 6, kOpsetMax, floats, fn_kernel<float_unary<Exp>>);
-  add_rows(rows, "Sigmoid", 6, kOpsetMax, floats, fn_kernel<float_unary<Sigmoid>>);
-  add_rows(rows, "Tanh", 6, kOpsetMax, floats, fn_kernel<float_unary<Tanh>>);
+  add_rows(rows, "Exp", 1, kOpsetMax, floats, fn_kernel<float_unary<Exp>>);
+  add_rows(rows, "Sigmoid", 1, kOpsetMax, floats, fn_kernel<float_unary<Sigmoid>>);
+  add_rows(rows, "Tanh", 1, kOpsetMax, floats, fn_kernel<float_unary<Tanh>>);
   add_rows(rows, "Erf", 9, kOpsetMax, floats, fn_kernel<float_unary<Erf>>);
-  add_rows(rows, "Floor", 6, kOpsetMax, floats, fn_kernel<float_unary<Floor>>);
-  add_rows(rows, "Ceil", 6, kOpsetMax, floats, fn_kernel<float_unary<Ceil>>);
+  add_rows(rows, "Floor", 1, kOpsetMax, floats, fn_kernel<float_unary<Floor>>);
+  add_rows(rows, "Ceil", 1, kOpsetMax, floats, fn_kernel<float_unary<Ceil>>);
   add_rows(rows, "Round", 11, kOpsetMax, floats, fn_kernel<float_unary<Round>>);
-  add_rows(rows, "Reciprocal", 6, kOpsetMax, floats, fn_kernel<float_unary<Reciprocal>>);
-  add_rows(rows, "Sqrt", 6, kOpsetMax, floats, fn_kernel<float_unary<Sqrt>>);
-  add_rows(rows, "Log", 6, kOpsetMax, floats, fn_kernel<float_unary<Log>>);
+  add_rows(rows, "Reciprocal", 1, kOpsetMax, floats, fn_kernel<float_unary<Reciprocal>>);
+  add_rows(rows, "Sqrt", 1, kOpsetMax, floats, fn_kernel<float_unary<Sqrt>>);
+  add_rows(rows, "Log", 1, kOpsetMax, floats, fn_kernel<float_unary<Log>>);
   add_rows(rows, "Sin", 7, kOpsetMax, floats, fn_kernel<float_unary<Sin>>);
   add_rows(rows, "Cos", 7, kOpsetMax, floats, fn_kernel<float_unary<Cos>>);
   add_rows(rows, "Tan", 7, kOpsetMax, floats, fn_kernel<float_unary<Tan>>);
@@ -171,10 +173,10 @@ std::vector<KernelDef> build_table() {
   add_rows(rows, "Asinh", 9, kOpsetMax, floats, fn_kernel<float_unary<Asinh>>);
   add_rows(rows, "Acosh", 9, kOpsetMax, floats, fn_kernel<float_unary<Acosh>>);
   add_rows(rows, "Atanh", 9, kOpsetMax, floats, fn_kernel<float_unary<Atanh>>);
-  add_rows(rows, "Abs", 6, kOpsetMax, numeric, fn_kernel<numeric_unary<Abs>>);
-  add_rows(rows, "Neg", 6, kOpsetMax, signed_numeric, fn_kernel<numeric_unary<Neg>>);
+  add_rows(rows, "Abs", 1, kOpsetMax, numeric, fn_kernel<numeric_unary<Abs>>);
+  add_rows(rows, "Neg", 1, kOpsetMax, signed_numeric, fn_kernel<numeric_unary<Neg>>);
   add_rows(rows, "Sign", 9, kOpsetMax, numeric, fn_kernel<numeric_unary<Sign>>);
-  add_rows(rows, "Relu", 6, kOpsetMax, signed_numeric, fn_kernel<numeric_unary<Relu>>);
+  add_rows(rows, "Relu", 1, kOpsetMax, signed_numeric, fn_kernel<numeric_unary<Relu>>);
   for (std::vector<KernelDef> more : {unary_activation_rows(), unary_cast_rows()}) {
     rows.insert(rows.end(), more.begin(), more.end());
   }

@@ -143,11 +143,18 @@ Status gelu_kernel(KernelContext& ctx) {
   return mode == "tanh" ? float_unary<GeluTanh>(ctx) : float_unary<GeluErf>(ctx);
 }
 
-// PRelu: y = x < 0 ? slope * x : x, slope broadcast to x's shape (unidirectionally).
+// PRelu: y = x < 0 ? slope * x : x, slope broadcast to x's shape (unidirectionally). Before
+// opset 7 a 1-D slope of C values is per channel (dimension 1), as PyTorch exported it.
+template <bool kLegacy>
 Status prelu_kernel(KernelContext& ctx) {
   QUENCH_RETURN_IF_ERROR(check_same_dtype(ctx, 0, 1));
   const Tensor& x = ctx.input(0);
-  const Tensor& slope = ctx.input(1);
+  Tensor slope = ctx.input(1);
+  if (kLegacy && slope.rank() == 1 && x.rank() > 2 && slope.dim(0) == x.dim(1) && slope.dim(0) != 1) {
+    Shape s(static_cast<size_t>(x.rank() - 1), 1);
+    s[0] = slope.dim(0);
+    slope = slope.reshaped(s);
+  }
   QUENCH_ASSIGN_OR_RETURN(Shape shape, broadcast_shapes(ctx, {&x.shape(), &slope.shape()}));
   if (shape != x.shape()) {
     return ctx.invalid("slope " + shape_to_string(slope.shape()) + " must broadcast to X " +
@@ -232,11 +239,11 @@ std::vector<KernelDef> unary_activation_rows() {
   std::vector<KernelDef> rows;
   const auto floats = {kF32, kF64, kF16, kBF16};
   const auto numeric = {kF32, kF64, kF16, kBF16, kI8, kU8, kI16, kU16, kI32, kU32, kI64, kU64};
-  add_rows(rows, "LeakyRelu", 6, kOpsetMax, floats, fn_kernel<float_unary<LeakyRelu>>);
-  add_rows(rows, "Elu", 6, kOpsetMax, floats, fn_kernel<float_unary<Elu>>);
-  add_rows(rows, "Selu", 6, kOpsetMax, floats, fn_kernel<float_unary<Selu>>);
+  add_rows(rows, "LeakyRelu", 1, kOpsetMax, floats, fn_kernel<float_unary<LeakyRelu>>);
+  add_rows(rows, "Elu", 1, kOpsetMax, floats, fn_kernel<float_unary<Elu>>);
+  add_rows(rows, "Selu", 1, kOpsetMax, floats, fn_kernel<float_unary<Selu>>);
   add_rows(rows, "Celu", 12, kOpsetMax, floats, fn_kernel<float_unary<Celu>>);
-  add_rows(rows, "HardSigmoid", 6, kOpsetMax, floats, fn_kernel<float_unary<HardSigmoid>>);
+  add_rows(rows, "HardSigmoid", 1, kOpsetMax, floats, fn_kernel<float_unary<HardSigmoid>>);
   add_rows(rows, "HardSwish", 14, kOpsetMax, floats, fn_kernel<float_unary<HardSwish>>);
   add_rows(rows, "ThresholdedRelu", 10, kOpsetMax, floats,
            fn_kernel<float_unary<ThresholdedRelu>>);
@@ -245,9 +252,10 @@ std::vector<KernelDef> unary_activation_rows() {
   add_rows(rows, "Softsign", 1, kOpsetMax, floats, fn_kernel<float_unary<Softsign>>);
   add_rows(rows, "Mish", 18, kOpsetMax, floats, fn_kernel<float_unary<Mish>>);
   add_rows(rows, "Gelu", 20, kOpsetMax, floats, fn_kernel<gelu_kernel>);
-  add_rows(rows, "PRelu", 7, kOpsetMax, {kF32, kF64, kF16, kBF16, kI32, kI64},
-           fn_kernel<prelu_kernel>);
-  add_rows(rows, "Clip", 6, 10, floats, fn_kernel<clip_kernel<false>>);
+  const auto prelu_types = {kF32, kF64, kF16, kBF16, kI32, kI64};
+  add_rows(rows, "PRelu", 1, 6, prelu_types, fn_kernel<prelu_kernel<true>>);
+  add_rows(rows, "PRelu", 7, kOpsetMax, prelu_types, fn_kernel<prelu_kernel<false>>);
+  add_rows(rows, "Clip", 1, 10, floats, fn_kernel<clip_kernel<false>>);
   add_rows(rows, "Clip", 11, kOpsetMax, numeric, fn_kernel<clip_kernel<true>>);
   return rows;
 }

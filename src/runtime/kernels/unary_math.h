@@ -91,8 +91,9 @@ QUENCH_MATH_INLINE float exp_approx(float x) {
   p = p * r + 1.0f;
   int32_t k1 = k >> 1;
   int32_t k2 = k - k1;
-  float s1 = bits_to_float((k1 + 127) << 23);
-  float s2 = bits_to_float((k2 + 127) << 23);
+  // Shifted as unsigned: for NaN input k is garbage and a signed shift could overflow.
+  float s1 = bits_to_float(static_cast<int32_t>(static_cast<uint32_t>(k1 + 127) << 23));
+  float s2 = bits_to_float(static_cast<int32_t>(static_cast<uint32_t>(k2 + 127) << 23));
   return p * s1 * s2;
 }
 
