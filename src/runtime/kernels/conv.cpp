@@ -85,7 +85,10 @@ class ConvKernel final : public OpKernel {
 // oneDNN 2.6 on a Zen 4 core) at the price of a few ulps more rounding (the tests bound it to
 // 1e-4 of the output scale).
 bool winograd_candidate(const ConvGeometry& g) {
-  if (g.spatial_rank() != 2 || g.group != 1) return false;
+  // Few channels waste Winograd's 16-channel blocks (a 1 -> 16 stem conv runs 3x slower).
+  if (g.spatial_rank() != 2 || g.group != 1 || g.in_channels < 16 || g.out_channels < 16) {
+    return false;
+  }
   for (int i = 0; i < 2; ++i) {
     if (g.kernel[i] != 3 || g.strides[i] != 1 || g.dilations[i] != 1) return false;
   }
@@ -170,21 +173,29 @@ void ConvKernel::build_dnnl(ConvPlan& p, const Tensor& w) {
   dnnl::primitive_attr attr = make_attr(act_);
   const auto prop = dnnl::prop_kind::forward_inference;
   if (!transpose_) {
-    auto make_pd = [&](dnnl::algorithm alg) {
-      dnnl::convolution_forward::desc d(prop, alg, src_any, wei_any, p.bias_md, dst_any, strides,
-                                        dil, pad_l, pad_r);
-      return dnnl::convolution_forward::primitive_desc(d, attr, dnnl_engine());
-    };
-    dnnl::convolution_forward::primitive_desc pd;
-    if (winograd_ && winograd_candidate(g)) {
+    // A primitive desc for (algorithm, source layout), or none when oneDNN has no fast kernel.
+    auto try_pd = [&](dnnl::algorithm alg, const memory::desc& src_md) {
+      dnnl::convolution_forward::primitive_desc pd;
       try {
-        pd = make_pd(dnnl::algorithm::convolution_winograd);
+        dnnl::convolution_forward::desc d(prop, alg, src_md, wei_any, p.bias_md, dst_any, strides,
+                                          dil, pad_l, pad_r);
+        pd = dnnl::convolution_forward::primitive_desc(d, attr, dnnl_engine());
+        if (is_reference_impl(pd)) pd = dnnl::convolution_forward::primitive_desc();
       } catch (const dnnl::error&) {
-        // No Winograd kernel for this ISA / shape: direct below.
+        pd = dnnl::convolution_forward::primitive_desc();
       }
-    }
-    if (!pd) pd = make_pd(dnnl::algorithm::convolution_direct);
-    if (is_reference_impl(pd)) {
+      return pd;
+    };
+    // Preference order: a blocked X consumed as it is (Winograd, then direct: chains of convs keep
+    // one layout and never reorder), then the layout oneDNN likes best (Winograd, then direct).
+    const bool wino = winograd_ && winograd_candidate(g);
+    const bool blocked_x = !is_plain_md(p.x_md);
+    dnnl::convolution_forward::primitive_desc pd;
+    if (blocked_x && wino) pd = try_pd(dnnl::algorithm::convolution_winograd, p.x_md);
+    if (!pd && blocked_x) pd = try_pd(dnnl::algorithm::convolution_direct, p.x_md);
+    if (!pd && wino) pd = try_pd(dnnl::algorithm::convolution_winograd, src_any);
+    if (!pd) pd = try_pd(dnnl::algorithm::convolution_direct, src_any);
+    if (!pd) {
       p.reference = true;
       return;
     }
