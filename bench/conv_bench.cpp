@@ -113,6 +113,8 @@ BENCHMARK(BM_Conv)
     ->ArgNames({"mode", "n", "c", "m", "hw", "k", "s"})
     ->ArgsProduct({{kRef, kPlain, kBlocked}, {8}, {64}, {64}, {56}, {3}, {1}})
     ->ArgsProduct({{kPlain, kBlocked}, {8}, {64}, {256}, {56}, {1}, {1}})
+    ->ArgsProduct({{kPlain, kBlocked}, {8}, {256}, {64}, {56}, {1}, {1}})
+    ->ArgsProduct({{kPlain, kBlocked}, {8}, {512}, {2048}, {7}, {1}, {1}})
     ->ArgsProduct({{kRef, kPlain, kBlocked}, {8}, {256}, {256}, {14}, {3}, {1}})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();

@@ -15,7 +15,8 @@ struct Stage {
 // Runs the chain; blocked: let every stage leave its output blocked (the executor's choice when
 // all consumers accept blocked inputs). Records each intermediate's layout name.
 Result<Tensor> run_chain(const std::vector<Stage>& stages, const Tensor& x, bool dnnl, bool blocked,
-                         std::vector<std::string>* layouts = nullptr) {
+                         std::vector<std::string>* layouts = nullptr,
+                         const std::vector<bool>& blocked_mask = {}) {
   Tensor cur = x;
   for (size_t i = 0; i < stages.size(); ++i) {
     const Stage& s = stages[i];
@@ -39,7 +40,8 @@ Result<Tensor> run_chain(const std::vector<Stage>& stages, const Tensor& x, bool
       return Status::internal(s.op + " got a blocked input without kAcceptsBlocked");
     }
     const bool last = i + 1 == stages.size();
-    QUENCH_ASSIGN_OR_RETURN(std::vector<Tensor> out, h.run(inputs, blocked && !last));
+    const bool allowed = blocked && !last && (blocked_mask.empty() || blocked_mask[i]);
+    QUENCH_ASSIGN_OR_RETURN(std::vector<Tensor> out, h.run(inputs, allowed));
     cur = out[0];
     if (layouts) layouts->push_back(dnnl_layout_name(cur));
   }
@@ -83,6 +85,17 @@ TEST(BlockedLayout, ChainMatchesPlainAndReference) {
     EXPECT_NE(layouts[i], "plain") << "stage " << i << " (" << chain[i].op << ")";
   }
   EXPECT_EQ(layouts.back(), "plain");
+
+  // Mixed: blocked -> plain -> blocked hand-offs (a conv and a pool fed blocked tensors but asked
+  // for plain outputs, and convs fed plain tensors asked for blocked ones).
+  std::vector<std::string> mixed_layouts;
+  auto mixed = run_chain(chain, x, true, true, &mixed_layouts,
+                         {true, false, true, false, true, false, false});
+  ASSERT_TRUE(mixed.ok()) << mixed.status().message();
+  EXPECT_TRUE(near_scaled(*mixed, *ref));
+  EXPECT_NE(mixed_layouts[0], "plain");
+  EXPECT_EQ(mixed_layouts[1], "plain");
+  EXPECT_EQ(mixed_layouts[3], "plain");
 }
 
 TEST(BlockedLayout, ReorderToPlainAndDescribe) {
