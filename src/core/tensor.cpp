@@ -8,6 +8,7 @@
 #include <sstream>
 #include <type_traits>
 
+#include "core/buffer_cache.h"
 #include "core/dispatch.h"
 
 namespace quench {
@@ -22,7 +23,6 @@ void account(int64_t delta) {
   while (now > peak && !g_peak_bytes.compare_exchange_weak(peak, now)) {
   }
 }
-constexpr size_t kAlignment = 64;
 }  // namespace
 
 int64_t shape_numel(const Shape& s) {
@@ -41,15 +41,12 @@ std::string shape_to_string(const Shape& s) {
 }
 
 Storage::Storage(size_t nbytes) : nbytes_(nbytes) {
-  size_t rounded = (nbytes + kAlignment - 1) / kAlignment * kAlignment;
-  if (rounded == 0) rounded = kAlignment;
-  data_ = std::aligned_alloc(kAlignment, rounded);
-  if (!data_) throw std::bad_alloc();
+  data_ = buffer_allocate(nbytes, &capacity_);
   account(static_cast<int64_t>(nbytes_));
 }
 
 Storage::~Storage() {
-  std::free(data_);
+  buffer_release(data_, capacity_);
   account(-static_cast<int64_t>(nbytes_));
 }
 

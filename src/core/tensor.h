@@ -42,8 +42,8 @@ class TensorLayout {
   virtual Status reorder_to_plain(const Tensor& src, Tensor& dst) const = 0;
 };
 
-// An aligned byte buffer. Allocation goes through a process-wide accounting allocator, so that the
-// current and peak bytes held by tensors can be reported (memory_stats()).
+// An aligned byte buffer. Allocation goes through the buffer cache (core/buffer_cache.h) and is
+// counted, so that the current and peak bytes held by tensors can be reported (memory_stats()).
 class Storage {
  public:
   explicit Storage(size_t nbytes);
@@ -57,6 +57,7 @@ class Storage {
  private:
   void* data_ = nullptr;
   size_t nbytes_ = 0;
+  size_t capacity_ = 0;  // bytes of the block (buffer_cache.h), >= nbytes_
 };
 
 struct MemoryStats {

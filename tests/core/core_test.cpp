@@ -30,3 +30,33 @@ TEST(Tensor, ConvertSaturatesAndHandlesNaN) {
   EXPECT_EQ(i.to_int64_vector(), (std::vector<int64_t>{INT32_MAX, INT32_MIN, 0, 3}));
 }
 }  // namespace quench
+
+#include "core/buffer_cache.h"
+
+namespace quench {
+TEST(BufferCache, ReusesFreedBlocksAndRespectsLimit) {
+  trim_buffer_cache();
+  const void* first = nullptr;
+  {
+    Tensor a = Tensor::empty(DType::kFloat32, {1 << 18});  // 1 MiB: cached size class
+    first = a.raw_data();
+  }
+  EXPECT_EQ(buffer_cache_bytes(), size_t{1} << 20);
+  {
+    Tensor b = Tensor::empty(DType::kFloat32, {(1 << 18) - 100});  // a little smaller: same block
+    EXPECT_EQ(b.raw_data(), first);
+    EXPECT_EQ(buffer_cache_bytes(), 0u);
+    EXPECT_EQ(memory_stats().current_bytes, static_cast<int64_t>(b.nbytes()));
+  }
+  const size_t old_limit = buffer_cache_limit();
+  set_buffer_cache_limit(1 << 20);
+  {
+    Tensor c = Tensor::empty(DType::kFloat32, {1 << 18});
+    Tensor d = Tensor::empty(DType::kFloat32, {1 << 19});  // 2 MiB: over the limit when freed
+  }
+  EXPECT_LE(buffer_cache_bytes(), size_t{1} << 20);
+  set_buffer_cache_limit(old_limit);
+  trim_buffer_cache();
+  EXPECT_EQ(buffer_cache_bytes(), 0u);
+}
+}  // namespace quench
