@@ -86,6 +86,21 @@ Tensor Tensor::reshaped(Shape shape) const {
   return t;
 }
 
+Tensor Tensor::storage_view() const {
+  Tensor t = *this;
+  t.layout_ = nullptr;
+  t.shape_ = {static_cast<int64_t>(storage_bytes() / dtype_size(dtype_))};
+  return t;
+}
+
+Tensor Tensor::viewed_as(Shape shape, std::shared_ptr<const TensorLayout> layout) const {
+  Tensor t = *this;
+  t.shape_ = std::move(shape);
+  t.layout_ = std::move(layout);
+  assert(t.nbytes() <= storage_bytes());
+  return t;
+}
+
 Tensor Tensor::clone() const {
   assert(is_plain());
   Tensor t = empty(dtype_, shape_);

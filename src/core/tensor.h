@@ -40,6 +40,9 @@ class TensorLayout {
   virtual std::string describe() const = 0;
   // Writes src (in this layout) to dst, a plain tensor of the same dtype and shape.
   virtual Status reorder_to_plain(const Tensor& src, Tensor& dst) const = 0;
+  // True when data in this layout and in `other` is arranged identically (element i of one buffer
+  // is element i of the other).
+  virtual bool same_as(const TensorLayout& other) const { return this == &other; }
 };
 
 // An aligned byte buffer. Allocation goes through the buffer cache (core/buffer_cache.h) and is
@@ -116,6 +119,11 @@ class Tensor {
 
   // Same storage, new shape (same numel; plain tensors only).
   Tensor reshaped(Shape shape) const;
+  // A plain 1-D view over all of the storage (a runtime layout's padding included), for kernels
+  // that treat every element alike (see kElementwise in runtime/kernel.h).
+  Tensor storage_view() const;
+  // This tensor's storage seen with another shape and layout (the bytes must suffice).
+  Tensor viewed_as(Shape shape, std::shared_ptr<const TensorLayout> layout) const;
   // Deep copy (plain).
   Tensor clone() const;
   // True if both tensors share one storage buffer.

@@ -158,14 +158,24 @@ struct Executor::Impl {
     for (size_t i = 0; i < plan.steps.size(); ++i)
       for (int id : plan.steps[i].inputs)
         if (id != kNone) last[id] = static_cast<int>(i);
-    // A value may stay blocked when every step that reads it accepts blocked inputs.
+    // A value may stay blocked when every step that reads it accepts blocked inputs, or is an
+    // element-wise step whose own output may stay blocked. Walking backwards settles a step's
+    // outputs before its inputs.
     std::vector<bool> blocked_ok(nv, plan.fast);
-    for (const Step& s : plan.steps) {
-      bool accepts = std::all_of(s.candidates.begin(), s.candidates.end(),
-                                 [](const KernelDef* k) { return k->flags & kAcceptsBlocked; });
-      if (!accepts)
-        for (int id : s.inputs)
-          if (id != kNone) blocked_ok[id] = false;
+    for (size_t id = 0; id < nv; ++id)
+      if (kept[id]) blocked_ok[id] = false;
+    for (size_t i = plan.steps.size(); i-- > 0;) {
+      const Step& s = plan.steps[i];
+      auto all_have = [&](uint32_t flag) {
+        return std::all_of(s.candidates.begin(), s.candidates.end(),
+                           [&](const KernelDef* k) { return (k->flags & flag) != 0; });
+      };
+      if (all_have(kAcceptsBlocked)) continue;
+      const bool passes_through = all_have(kElementwise) && !s.outputs.empty() &&
+                                  s.outputs[0] != kNone && blocked_ok[s.outputs[0]];
+      if (passes_through) continue;
+      for (int id : s.inputs)
+        if (id != kNone) blocked_ok[id] = false;
     }
     for (size_t i = 0; i < plan.steps.size(); ++i) {
       Step& s = plan.steps[i];
@@ -189,6 +199,26 @@ struct Executor::Impl {
       s.blocked_output_allowed = plan.fast && out0 != kNone && !kept[out0] && last[out0] != kNone &&
                                  blocked_ok[out0];
     }
+  }
+
+  // The first blocked input when every blocked input shares its layout, dtype and shape and every
+  // plain input is a scalar (the case kElementwise kernels can run on raw buffers); else null.
+  static const Tensor* same_layout_inputs(const std::vector<const Tensor*>& inputs) {
+    const Tensor* first = nullptr;
+    for (const Tensor* t : inputs) {
+      if (!t || t->is_plain()) continue;
+      if (!first) {
+        first = t;
+        continue;
+      }
+      if (t->dtype() != first->dtype() || t->shape() != first->shape() ||
+          !t->layout()->same_as(*first->layout()) || t->storage_bytes() != first->storage_bytes())
+        return nullptr;
+    }
+    if (!first) return nullptr;
+    for (const Tensor* t : inputs)
+      if (t && t->is_plain() && t->numel() != 1) return nullptr;
+    return first;
   }
 
   Result<OpKernel*> kernel_for(const Plan& p, Step& s, const std::vector<Tensor>& slots) {
@@ -327,12 +357,26 @@ struct Executor::Impl {
                       std::count(s.inputs.begin(), s.inputs.end(), id) == 1;
       }
       QUENCH_ASSIGN_OR_RETURN(OpKernel * kernel, kernel_for(plan, s, slots));
-      // Kernels that take only plain inputs get plain copies of blocked ones.
+      // Kernels that take only plain inputs get plain copies of blocked ones, except element-wise
+      // kernels whose inputs share one layout: they run on the raw buffers.
       std::vector<Tensor> plain_copies;
       const KernelDef* def = nullptr;
       for (auto& [d, k] : s.kernels)
         if (k.get() == kernel) def = d;
-      if (!(def->flags & kAcceptsBlocked)) {
+      const Tensor* layout_source = nullptr;
+      if ((def->flags & kElementwise) && !(def->flags & kAcceptsBlocked)) {
+        layout_source = same_layout_inputs(in_ptrs);
+        if (layout_source) {
+          plain_copies.reserve(in_ptrs.size());
+          for (size_t k = 0; k < in_ptrs.size(); ++k) {
+            if (in_ptrs[k] && !in_ptrs[k]->is_plain()) {
+              plain_copies.push_back(in_ptrs[k]->storage_view());
+              in_ptrs[k] = &plain_copies.back();
+            }
+          }
+        }
+      }
+      if (!layout_source && !(def->flags & kAcceptsBlocked)) {
         plain_copies.reserve(in_ptrs.size());
         for (size_t k = 0; k < in_ptrs.size(); ++k) {
           if (in_ptrs[k] && !in_ptrs[k]->is_plain()) {
@@ -365,6 +409,13 @@ struct Executor::Impl {
           st = Status::internal(s.node->label() + ": " + e.what());
         }
         if (!st.ok()) return st;
+      }
+      if (layout_source) {
+        if (outputs.empty() || !outputs[0].is_plain() ||
+            outputs[0].numel() != layout_source->storage_view().numel()) {
+          return Status::internal(s.node->label() + ": element-wise kernel changed the element count");
+        }
+        outputs[0] = outputs[0].viewed_as(layout_source->shape(), layout_source->layout());
       }
       for (size_t k = 0; k < s.outputs.size(); ++k) {
         int id = s.outputs[k];

@@ -142,6 +142,11 @@ enum KernelFlags : uint32_t {
   kNoFlags = 0,
   kAcceptsBlocked = 1u << 0,   // inputs may arrive in a runtime layout (see Tensor::layout)
   kFusesActivation = 1u << 1,  // can apply a following Relu/Clip/LeakyRelu/... itself
+  // Element i of output 0 depends only on element i of each same-shape input (other inputs are
+  // scalars), and the op maps finite values to finite values. When the inputs share one runtime
+  // layout, the executor runs the kernel on plain 1-D views of their whole buffers and gives
+  // output 0 that layout, so residual Adds and activations between convolutions need no reorder.
+  kElementwise = 1u << 2,
 };
 
 // One row of the registry table.

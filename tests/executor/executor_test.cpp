@@ -171,5 +171,49 @@ TEST(Executor, OptimizedPlanMatchesPlainPlan) {
   EXPECT_TRUE(testing::tensors_near(d, a, 0.0, 0.0));
 }
 
+// A residual block: conv -> relu -> conv, + skip, relu, conv. With blocked layouts the Add and the
+// Relus run on oneDNN's buffers directly (kElementwise); results must match the plain plan.
+TEST(Executor, ElementwiseOpsOnBlockedTensorsMatchPlainPlan) {
+  auto m = std::make_shared<Model>();
+  m->opset_imports.push_back({"", 13});
+  Graph& g = *m->graph;
+  auto constant = [&](const std::string& name, Tensor c) {
+    Value* v = g.add_value(name).value();
+    v->constant = std::move(c);
+    g.initializers.push_back(v);
+    return v;
+  };
+  Value* x = g.add_value("x").value();
+  g.inputs.push_back(x);
+  auto conv = [&](const std::string& name, Value* in, int64_t cin, int64_t cout, uint32_t seed) {
+    Value* w = constant(name + "_w", testing::random_tensor({cout, cin, 3, 3}, -0.3f, 0.3f, seed));
+    Value* out = g.add_value(name).value();
+    Node* n = g.add_node("Conv", name, {in, w}, {out});
+    n->attributes.push_back(testing::attr_ints("pads", {1, 1, 1, 1}));
+    return out;
+  };
+  auto op = [&](const std::string& type, const std::string& name, std::vector<Value*> ins) {
+    Value* out = g.add_value(name).value();
+    g.add_node(type, name, ins, {out});
+    return out;
+  };
+  Value* stem = op("Relu", "stem_relu", {conv("stem", x, 3, 24, 11)});
+  Value* branch = conv("b2", op("Relu", "b1_relu", {conv("b1", stem, 24, 24, 12)}), 24, 24, 13);
+  Value* sum = op("Add", "add", {branch, stem});
+  Value* act = op("Relu", "add_relu", {sum});
+  Value* y = op("Sigmoid", "head", {conv("head_conv", act, 24, 5, 14)});
+  g.outputs.push_back(y);
+
+  Tensor input = testing::random_tensor({3, 3, 15, 15}, -1.0f, 1.0f, 21);
+  auto fast = Executor::create(m, {.num_threads = 1, .optimize = true});
+  auto plain = Executor::create(m, {.num_threads = 1, .optimize = false});
+  ASSERT_TRUE(fast.ok() && plain.ok());
+  auto a = (*fast)->run({{"x", input}});
+  auto b = (*plain)->run({{"x", input}});
+  ASSERT_TRUE(a.ok()) << a.status().message();
+  ASSERT_TRUE(b.ok()) << b.status().message();
+  EXPECT_TRUE(testing::tensors_near(a->at(0), b->at(0), 1e-5, 1e-5));
+}
+
 }  // namespace
 }  // namespace quench

@@ -186,6 +186,12 @@ bool is_reference_impl(const dnnl::primitive_desc_base& pd) {
 
 Result<Tensor> plain_input(const Tensor& t) { return to_plain(t); }
 
+bool DnnlLayout::same_as(const TensorLayout& other) const {
+  if (this == &other) return true;
+  auto* o = dynamic_cast<const DnnlLayout*>(&other);
+  return o && o->md_ == md_;
+}
+
 bool dnnl_same_layout(const Tensor& a, const Tensor& b) {
   if (a.is_plain() || b.is_plain() || a.dtype() != b.dtype()) return false;
   if (a.layout() == b.layout()) return true;

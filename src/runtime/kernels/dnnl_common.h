@@ -51,6 +51,7 @@ class DnnlLayout final : public TensorLayout {
   const dnnl::memory::desc& md() const { return md_; }
   std::string describe() const override;
   Status reorder_to_plain(const Tensor& src, Tensor& dst) const override;
+  bool same_as(const TensorLayout& other) const override;
 
  private:
   dnnl::memory::desc md_;

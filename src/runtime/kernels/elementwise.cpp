@@ -289,12 +289,12 @@ Status pow_kernel(KernelContext& ctx) {
 std::vector<KernelDef> build_table() {
   std::vector<KernelDef> rows;
   const auto numeric = {kF32, kF64, kF16, kBF16, kI8, kU8, kI16, kU16, kI32, kU32, kI64, kU64};
-  add_rows(rows, "Add", 1, 6, numeric, fn_kernel<binary_kernel<AddOp, true>>);
-  add_rows(rows, "Add", 7, kOpsetMax, numeric, fn_kernel<binary_kernel<AddOp>>);
-  add_rows(rows, "Sub", 1, 6, numeric, fn_kernel<binary_kernel<SubOp, true>>);
-  add_rows(rows, "Sub", 7, kOpsetMax, numeric, fn_kernel<binary_kernel<SubOp>>);
-  add_rows(rows, "Mul", 1, 6, numeric, fn_kernel<binary_kernel<MulOp, true>>);
-  add_rows(rows, "Mul", 7, kOpsetMax, numeric, fn_kernel<binary_kernel<MulOp>>);
+  add_rows(rows, "Add", 1, 6, numeric, fn_kernel<binary_kernel<AddOp, true>>, 0, kElementwise);
+  add_rows(rows, "Add", 7, kOpsetMax, numeric, fn_kernel<binary_kernel<AddOp>>, 0, kElementwise);
+  add_rows(rows, "Sub", 1, 6, numeric, fn_kernel<binary_kernel<SubOp, true>>, 0, kElementwise);
+  add_rows(rows, "Sub", 7, kOpsetMax, numeric, fn_kernel<binary_kernel<SubOp>>, 0, kElementwise);
+  add_rows(rows, "Mul", 1, 6, numeric, fn_kernel<binary_kernel<MulOp, true>>, 0, kElementwise);
+  add_rows(rows, "Mul", 7, kOpsetMax, numeric, fn_kernel<binary_kernel<MulOp>>, 0, kElementwise);
   add_rows(rows, "Div", 1, 6, numeric, fn_kernel<binary_kernel<DivOp, true>>);
   add_rows(rows, "Div", 7, kOpsetMax, numeric, fn_kernel<binary_kernel<DivOp>>);
   add_rows(rows, "Mod", 10, kOpsetMax, numeric, fn_kernel<mod_kernel>);

@@ -59,8 +59,10 @@ Status check_same_dtype(const KernelContext& ctx, size_t a, size_t b) {
 }
 
 void add_rows(std::vector<KernelDef>& rows, const char* op_type, int since, int end,
-              std::initializer_list<DType> dtypes, KernelFactory create, int type_input) {
-  for (DType t : dtypes) rows.push_back(KernelDef{"", op_type, since, end, t, create, type_input});
+              std::initializer_list<DType> dtypes, KernelFactory create, int type_input,
+              uint32_t flags) {
+  for (DType t : dtypes)
+    rows.push_back(KernelDef{"", op_type, since, end, t, create, type_input, flags});
 }
 
 }  // namespace quench

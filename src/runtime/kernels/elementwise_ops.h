@@ -35,7 +35,8 @@ Status check_same_dtype(const KernelContext& ctx, size_t a, size_t b);
 
 // Appends one row per dtype for op_type in [since, end].
 void add_rows(std::vector<KernelDef>& rows, const char* op_type, int since, int end,
-              std::initializer_list<DType> dtypes, KernelFactory create, int type_input = 0);
+              std::initializer_list<DType> dtypes, KernelFactory create, int type_input = 0,
+              uint32_t flags = kNoFlags);
 
 // Element types, for the tables.
 inline constexpr DType kF32 = DType::kFloat32, kF64 = DType::kFloat64, kF16 = DType::kFloat16,

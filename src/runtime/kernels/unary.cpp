@@ -153,8 +153,8 @@ std::vector<KernelDef> build_table() {
   const auto signed_numeric = {kF32, kF64, kF16, kBF16, kI8, kI16, kI32, kI64};
   const auto numeric = {kF32, kF64, kF16, kBF16, kI8, kU8, kI16, kU16, kI32, kU32, kI64, kU64};
   add_rows(rows, "Exp", 1, kOpsetMax, floats, fn_kernel<float_unary<Exp>>);
-  add_rows(rows, "Sigmoid", 1, kOpsetMax, floats, fn_kernel<float_unary<Sigmoid>>);
-  add_rows(rows, "Tanh", 1, kOpsetMax, floats, fn_kernel<float_unary<Tanh>>);
+  add_rows(rows, "Sigmoid", 1, kOpsetMax, floats, fn_kernel<float_unary<Sigmoid>>, 0, kElementwise);
+  add_rows(rows, "Tanh", 1, kOpsetMax, floats, fn_kernel<float_unary<Tanh>>, 0, kElementwise);
   add_rows(rows, "Erf", 9, kOpsetMax, floats, fn_kernel<float_unary<Erf>>);
   add_rows(rows, "Floor", 1, kOpsetMax, floats, fn_kernel<float_unary<Floor>>);
   add_rows(rows, "Ceil", 1, kOpsetMax, floats, fn_kernel<float_unary<Ceil>>);
@@ -173,10 +173,10 @@ std::vector<KernelDef> build_table() {
   add_rows(rows, "Asinh", 9, kOpsetMax, floats, fn_kernel<float_unary<Asinh>>);
   add_rows(rows, "Acosh", 9, kOpsetMax, floats, fn_kernel<float_unary<Acosh>>);
   add_rows(rows, "Atanh", 9, kOpsetMax, floats, fn_kernel<float_unary<Atanh>>);
-  add_rows(rows, "Abs", 1, kOpsetMax, numeric, fn_kernel<numeric_unary<Abs>>);
-  add_rows(rows, "Neg", 1, kOpsetMax, signed_numeric, fn_kernel<numeric_unary<Neg>>);
+  add_rows(rows, "Abs", 1, kOpsetMax, numeric, fn_kernel<numeric_unary<Abs>>, 0, kElementwise);
+  add_rows(rows, "Neg", 1, kOpsetMax, signed_numeric, fn_kernel<numeric_unary<Neg>>, 0, kElementwise);
   add_rows(rows, "Sign", 9, kOpsetMax, numeric, fn_kernel<numeric_unary<Sign>>);
-  add_rows(rows, "Relu", 1, kOpsetMax, signed_numeric, fn_kernel<numeric_unary<Relu>>);
+  add_rows(rows, "Relu", 1, kOpsetMax, signed_numeric, fn_kernel<numeric_unary<Relu>>, 0, kElementwise);
   for (std::vector<KernelDef> more : {unary_activation_rows(), unary_cast_rows()}) {
     rows.insert(rows.end(), more.begin(), more.end());
   }

@@ -239,12 +239,12 @@ std::vector<KernelDef> unary_activation_rows() {
   std::vector<KernelDef> rows;
   const auto floats = {kF32, kF64, kF16, kBF16};
   const auto numeric = {kF32, kF64, kF16, kBF16, kI8, kU8, kI16, kU16, kI32, kU32, kI64, kU64};
-  add_rows(rows, "LeakyRelu", 1, kOpsetMax, floats, fn_kernel<float_unary<LeakyRelu>>);
-  add_rows(rows, "Elu", 1, kOpsetMax, floats, fn_kernel<float_unary<Elu>>);
+  add_rows(rows, "LeakyRelu", 1, kOpsetMax, floats, fn_kernel<float_unary<LeakyRelu>>, 0, kElementwise);
+  add_rows(rows, "Elu", 1, kOpsetMax, floats, fn_kernel<float_unary<Elu>>, 0, kElementwise);
   add_rows(rows, "Selu", 1, kOpsetMax, floats, fn_kernel<float_unary<Selu>>);
   add_rows(rows, "Celu", 12, kOpsetMax, floats, fn_kernel<float_unary<Celu>>);
-  add_rows(rows, "HardSigmoid", 1, kOpsetMax, floats, fn_kernel<float_unary<HardSigmoid>>);
-  add_rows(rows, "HardSwish", 14, kOpsetMax, floats, fn_kernel<float_unary<HardSwish>>);
+  add_rows(rows, "HardSigmoid", 1, kOpsetMax, floats, fn_kernel<float_unary<HardSigmoid>>, 0, kElementwise);
+  add_rows(rows, "HardSwish", 14, kOpsetMax, floats, fn_kernel<float_unary<HardSwish>>, 0, kElementwise);
   add_rows(rows, "ThresholdedRelu", 10, kOpsetMax, floats,
            fn_kernel<float_unary<ThresholdedRelu>>);
   add_rows(rows, "Shrink", 9, kOpsetMax, floats, fn_kernel<float_unary<Shrink>>);
@@ -255,8 +255,8 @@ std::vector<KernelDef> unary_activation_rows() {
   const auto prelu_types = {kF32, kF64, kF16, kBF16, kI32, kI64};
   add_rows(rows, "PRelu", 1, 6, prelu_types, fn_kernel<prelu_kernel<true>>);
   add_rows(rows, "PRelu", 7, kOpsetMax, prelu_types, fn_kernel<prelu_kernel<false>>);
-  add_rows(rows, "Clip", 1, 10, floats, fn_kernel<clip_kernel<false>>);
-  add_rows(rows, "Clip", 11, kOpsetMax, numeric, fn_kernel<clip_kernel<true>>);
+  add_rows(rows, "Clip", 1, 10, floats, fn_kernel<clip_kernel<false>>, 0, kElementwise);
+  add_rows(rows, "Clip", 11, kOpsetMax, numeric, fn_kernel<clip_kernel<true>>, 0, kElementwise);
   return rows;
 }
 
