@@ -84,6 +84,15 @@ class ConvKernel final : public OpKernel {
 // needs 1.5-2.4x fewer cycles than direct convolution on ResNet / VGG layers (measured with
 // oneDNN 2.6 on a Zen 4 core) at the price of a few ulps more rounding (the tests bound it to
 // 1e-4 of the output scale).
+size_t tag_rank(memory::format_tag tag) {
+  using t = memory::format_tag;
+  switch (tag) {
+    case t::aBc16b: case t::acb: return 3;
+    case t::aBcde16b: case t::acdeb: return 5;
+    default: return 4;
+  }
+}
+
 bool winograd_candidate(const ConvGeometry& g) {
   // Few channels waste Winograd's 16-channel blocks (a 1 -> 16 stem conv runs 3x slower).
   if (g.spatial_rank() != 2 || g.group != 1 || g.in_channels < 16 || g.out_channels < 16) {
@@ -188,18 +197,40 @@ void ConvKernel::build_dnnl(ConvPlan& p, const Tensor& w) {
       return pd;
     };
     // Preference order: Winograd (on X's blocked layout as it is, else on the one it wants: its
-    // 1.5-2x gain outweighs one reorder), then direct convolution on a blocked X as it is (chains
-    // of convs keep one layout), then direct on the layout oneDNN likes best.
+    // 1.5-2x gain outweighs one reorder), then direct convolution on a blocked X as it is, writing
+    // Y in X's layout (chains of convs and the element-wise ops between them keep one layout,
+    // which residual Adds need to run without reorders), then direct on the layouts oneDNN likes
+    // best, nChw16c for Y when there are enough channels (the layout Winograd reads, so a plain
+    // stem feeds the blocks after it without a reorder).
     const bool wino = winograd_ && winograd_candidate(g);
     const bool blocked_x = !is_plain_md(p.x_md);
     const auto direct = dnnl::algorithm::convolution_direct;
     const auto winograd = dnnl::algorithm::convolution_winograd;
+    const memory::dims dst_dims = to_dims(g.dst_shape());
+    memory::desc dst_like_x;
+    if (blocked_x) {
+      for (auto tag : {memory::format_tag::aBcd16b, memory::format_tag::aBcd8b,
+                       memory::format_tag::acdb, memory::format_tag::aBcde16b,
+                       memory::format_tag::acdeb, memory::format_tag::aBc16b,
+                       memory::format_tag::acb}) {
+        if (static_cast<size_t>(p.x_md.dims().size()) != tag_rank(tag)) continue;
+        if (memory::desc(p.x_md.dims(), f32, tag) == p.x_md) {
+          dst_like_x = memory::desc(dst_dims, f32, tag);
+          break;
+        }
+      }
+    }
+    const bool wide = g.spatial_rank() == 2 && g.out_channels >= 16;
     dnnl::convolution_forward::primitive_desc pd;
     // (Forcing NCHW src / dst for plain-in, plain-out 1x1 convs, to skip the two reorders, was
     // measured slower: oneDNN's NCHW kernel is GEMM-based and makes extra passes over Y.)
     if (blocked_x && wino) pd = try_pd(winograd, p.x_md, dst_any);
     if (!pd && wino) pd = try_pd(winograd, src_any, dst_any);
+    if (!pd && blocked_x && dst_like_x) pd = try_pd(direct, p.x_md, dst_like_x);
     if (!pd && blocked_x) pd = try_pd(direct, p.x_md, dst_any);
+    if (!pd && !blocked_x && wide) {
+      pd = try_pd(direct, src_any, memory::desc(dst_dims, f32, memory::format_tag::aBcd16b));
+    }
     if (!pd) pd = try_pd(direct, src_any, dst_any);
     if (!pd) {
       p.reference = true;
