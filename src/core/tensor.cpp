@@ -108,9 +108,16 @@ Tensor Tensor::clone() const {
   return t;
 }
 
+// 4-bit elements are stored one per byte (sign-extended for kInt4): read them as 8-bit ones.
+static DType storage_dtype(DType t) {
+  if (t == DType::kInt4) return DType::kInt8;
+  if (t == DType::kUInt4) return DType::kUInt8;
+  return t;
+}
+
 std::vector<double> Tensor::to_double_vector() const {
   std::vector<double> out(static_cast<size_t>(numel()));
-  Status s = visit_numeric_or_half(dtype_, [&](auto tag) {
+  Status s = visit_numeric_or_half(storage_dtype(dtype_), [&](auto tag) {
     using T = decltype(tag);
     const T* p = static_cast<const T*>(raw_data());
     for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<double>(static_cast<std::conditional_t<std::is_class_v<T>, float, T>>(p[i]));
@@ -122,7 +129,7 @@ std::vector<double> Tensor::to_double_vector() const {
 
 std::vector<int64_t> Tensor::to_int64_vector() const {
   std::vector<int64_t> out(static_cast<size_t>(numel()));
-  Status s = visit_numeric_or_half(dtype_, [&](auto tag) {
+  Status s = visit_numeric_or_half(storage_dtype(dtype_), [&](auto tag) {
     using T = decltype(tag);
     const T* p = static_cast<const T*>(raw_data());
     for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<int64_t>(static_cast<std::conditional_t<std::is_class_v<T>, float, T>>(p[i]));

@@ -69,9 +69,17 @@ std::string shell_quote(const std::string& s) {
 // Runs quench with the arguments; stdout and stderr are captured through files.
 CliResult quench(const Scratch& dir, const std::vector<std::string>& args) {
   std::string cmd = shell_quote(kQuench);
-  for (const std::string& a : args) cmd += " " + shell_quote(a);
+  // Appended piece by piece: GCC 12 warns (-Wrestrict, a false positive) on "literal" + string.
+  for (const std::string& a : args) {
+    cmd += ' ';
+    cmd += shell_quote(a);
+  }
   const std::string out = dir.file("stdout.txt"), err = dir.file("stderr.txt");
-  cmd += " >" + shell_quote(out) + " 2>" + shell_quote(err) + " </dev/null";
+  cmd += " >";
+  cmd += shell_quote(out);
+  cmd += " 2>";
+  cmd += shell_quote(err);
+  cmd += " </dev/null";
   int status = std::system(cmd.c_str());
   CliResult r;
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);

@@ -122,6 +122,7 @@ Outcome run_case(const std::string& dir, double rtol, double atol) {
     }
     auto out = (*exec)->run(feeds);
     if (!out.ok()) return {Outcome::kFail, set + ": run: " + out.status().message()};
+    if (!file_exists(sd + "/output_0.pb")) return {Outcome::kFail, set + ": no output_0.pb to compare with"};
     for (size_t i = 0; i < out->size(); ++i) {
       std::string p = sd + "/output_" + std::to_string(i) + ".pb";
       if (!file_exists(p)) break;

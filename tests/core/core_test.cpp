@@ -23,6 +23,13 @@ TEST(Tensor, ReshapeAliases) {
   EXPECT_FALSE(c.shares_storage(t));
   EXPECT_EQ(c.to_double_vector(), t.to_double_vector());
 }
+TEST(Tensor, FourBitElementsReadAsIntegers) {
+  Tensor t = Tensor::from_vector<int8_t>({3}, {-8, 7, -1});
+  Tensor i4 = Tensor::empty(DType::kInt4, {3});
+  std::memcpy(i4.raw_data(), t.raw_data(), 3);
+  EXPECT_EQ(i4.to_int64_vector(), (std::vector<int64_t>{-8, 7, -1}));
+  EXPECT_EQ(i4.to_double_vector(), (std::vector<double>{-8, 7, -1}));
+}
 TEST(Tensor, ConvertSaturatesAndHandlesNaN) {
   Tensor f = Tensor::from_vector<float>({4}, {1e10f, -1e10f, NAN, 3.7f});
   Tensor i = Tensor::empty(DType::kInt32, {4});

@@ -21,8 +21,9 @@ std::shared_ptr<Model> chain_model(int n, int64_t rows, int64_t cols) {
   g.inputs.push_back(x);
   Value* cur = x;
   for (int i = 0; i < n; ++i) {
-    Value* out = g.add_value(i + 1 == n ? "y" : "v" + std::to_string(i)).value();
-    g.add_node(i % 2 ? "Neg" : "Relu", "op" + std::to_string(i), {cur}, {out});
+    const std::string index = std::to_string(i);
+    Value* out = g.add_value(i + 1 == n ? std::string("y") : std::string("v").append(index)).value();
+    g.add_node(i % 2 ? "Neg" : "Relu", std::string("op").append(index), {cur}, {out});
     cur = out;
   }
   g.outputs.push_back(cur);
