@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "runtime/kernels/rnn_common.h"
+#include "runtime/kernels/unary_math.h"
 
 namespace quench::rnn {
 
@@ -64,11 +65,13 @@ float Activation::operator()(float x) const {
 
 void Activation::apply(float* x, int64_t n) const {
   switch (kind) {
+    // The default gate functions run on every gate of every step: use the branch-free float
+    // math the Sigmoid / Tanh kernels use (unary_math.h), which GCC vectorizes, not libm calls.
     case Kind::kSigmoid:
-      for (int64_t i = 0; i < n; ++i) x[i] = sigmoid(x[i]);
+      for (int64_t i = 0; i < n; ++i) x[i] = sigmoid_approx(x[i]);
       return;
     case Kind::kTanh:
-      for (int64_t i = 0; i < n; ++i) x[i] = std::tanh(x[i]);
+      for (int64_t i = 0; i < n; ++i) x[i] = tanh_approx(x[i]);
       return;
     default:
       for (int64_t i = 0; i < n; ++i) x[i] = (*this)(x[i]);
