@@ -313,16 +313,7 @@ Status ConvKernel::run_dnnl(KernelContext& ctx, ConvPlan& p, const Tensor& x, co
   }
   const Shape dst_shape = p.geo.dst_shape();
   Tensor dst_buf;
-  void* dst = nullptr;
-  if (p.dst_layout) {
-    ctx.set_output(0, make_blocked_tensor(dst_shape, p.dst_layout));
-    dst = ctx.output(0).raw_data();
-  } else if (p.dst_reorder) {
-    dst_buf = make_scratch_tensor(p.dst_md);
-    dst = dst_buf.raw_data();
-  } else {
-    dst = ctx.allocate_output(0, DType::kFloat32, dst_shape).raw_data();
-  }
+  void* dst = dst_pointer(ctx, dst_shape, p.dst_layout, p.dst_reorder.has_value(), p.dst_md, dst_buf);
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, make_memory(p.src_md, src)},
                                        {DNNL_ARG_WEIGHTS, make_memory(p.wei_md, wei)},
                                        {DNNL_ARG_DST, make_memory(p.dst_md, dst)}};

@@ -186,6 +186,20 @@ bool is_reference_impl(const dnnl::primitive_desc_base& pd) {
 
 Result<Tensor> plain_input(const Tensor& t) { return to_plain(t); }
 
+void* dst_pointer(KernelContext& ctx, const Shape& dst_shape,
+                  const std::shared_ptr<const DnnlLayout>& keep_layout, bool reorder_follows,
+                  const dnnl::memory::desc& dst_md, Tensor& scratch) {
+  if (keep_layout) {
+    ctx.set_output(0, make_blocked_tensor(dst_shape, keep_layout));
+    return ctx.output(0).raw_data();
+  }
+  if (reorder_follows) {
+    scratch = make_scratch_tensor(dst_md);
+    return scratch.raw_data();
+  }
+  return ctx.allocate_output(0, DType::kFloat32, dst_shape).raw_data();
+}
+
 bool DnnlLayout::same_as(const TensorLayout& other) const {
   if (this == &other) return true;
   auto* o = dynamic_cast<const DnnlLayout*>(&other);

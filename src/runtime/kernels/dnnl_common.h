@@ -63,6 +63,12 @@ class DnnlLayout final : public TensorLayout {
 Tensor make_blocked_tensor(const Shape& shape, const std::shared_ptr<const DnnlLayout>& layout);
 // A scratch buffer of md.get_size() bytes (a Tensor, so it is counted in memory_stats()).
 Tensor make_scratch_tensor(const dnnl::memory::desc& md);
+// Where a primitive writes output 0 of `dst_shape`: a new output tensor in `keep_layout` when
+// that is set, a scratch buffer of dst_md (kept alive in `scratch`) when a reorder to plain
+// follows, else a new plain float32 output.
+void* dst_pointer(KernelContext& ctx, const Shape& dst_shape,
+                  const std::shared_ptr<const DnnlLayout>& keep_layout, bool reorder_follows,
+                  const dnnl::memory::desc& dst_md, Tensor& scratch);
 
 // Primitive attributes every kernel uses: user-managed scratchpad, plus the activation as
 // eltwise post-op(s). Throws dnnl::error when oneDNN rejects it.

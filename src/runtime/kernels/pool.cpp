@@ -152,16 +152,7 @@ class PoolKernel final : public OpKernel {
   Status run_dnnl(KernelContext& ctx, const PoolPlan& p, const Tensor& x) {
     const Shape dst_shape = p.geo.dst_shape();
     Tensor dst_buf;
-    void* dst = nullptr;
-    if (p.dst_layout) {
-      ctx.set_output(0, make_blocked_tensor(dst_shape, p.dst_layout));
-      dst = ctx.output(0).raw_data();
-    } else if (p.dst_reorder) {
-      dst_buf = make_scratch_tensor(p.dst_md);
-      dst = dst_buf.raw_data();
-    } else {
-      dst = ctx.allocate_output(0, DType::kFloat32, dst_shape).raw_data();
-    }
+    void* dst = dst_pointer(ctx, dst_shape, p.dst_layout, p.dst_reorder.has_value(), p.dst_md, dst_buf);
     execute(p.prim, p.scratch_md,
             {{DNNL_ARG_SRC, make_memory(p.x_md, x.raw_data())},
              {DNNL_ARG_DST, make_memory(p.dst_md, dst)}});
