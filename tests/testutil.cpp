@@ -1,6 +1,10 @@
 #include "testutil.h"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <random>
 
 namespace quench::testing {
@@ -121,6 +125,23 @@ Tensor random_tensor(const Shape& shape, float lo, float hi, uint32_t seed) {
   if (bad == 0) return ::testing::AssertionSuccess();
   return r << "\n  " << bad << " of " << x.size() << " elements differ (atol " << atol << ", rtol "
            << rtol << ")";
+}
+
+TempDir::TempDir(const std::string& tag) {
+  namespace fs = std::filesystem;
+  path_ = (fs::temp_directory_path() / ("quench_" + tag + "_" + std::to_string(::getpid()))).string();
+  fs::remove_all(path_);
+  fs::create_directories(path_);
+}
+
+TempDir::~TempDir() { std::filesystem::remove_all(path_); }
+
+std::vector<std::string> TempDir::listing() const {
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator(path_))
+    out.push_back(e.path().filename().string());
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 std::string source_path(const std::string& relative) {

@@ -50,6 +50,21 @@ Tensor random_tensor(const Shape& shape, float lo = -1.0f, float hi = 1.0f, uint
                                         double rtol = 0.0);
 #define EXPECT_TENSOR_NEAR(a, b, atol) EXPECT_TRUE(::quench::testing::tensors_near(a, b, atol))
 
+// A fresh, empty folder <system temp>/quench_<tag>_<pid>, removed with the object.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& tag);
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+  std::vector<std::string> listing() const;  // file names in it, sorted
+
+ private:
+  std::string path_;
+};
+
 // Path of a file in the source tree (models/, examples/, tests/data/ ...).
 std::string source_path(const std::string& relative);
 

@@ -18,25 +18,7 @@ std::string fixture(const std::string& name) {
   return testing::source_path("tests/onnx/data/" + name);
 }
 
-class TempDir {
- public:
-  explicit TempDir(const std::string& tag) {
-    path_ = fs::temp_directory_path() / ("quench_onnx_ext_" + tag + "_" + std::to_string(::getpid()));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  std::vector<std::string> listing() const {
-    std::vector<std::string> out;
-    for (const auto& e : fs::directory_iterator(path_)) out.push_back(e.path().filename().string());
-    std::sort(out.begin(), out.end());
-    return out;
-  }
-
- private:
-  fs::path path_;
-};
+using TempDir = testing::TempDir;
 
 bool same_bits(const Tensor& a, const Tensor& b) {
   return a.dtype() == b.dtype() && a.shape() == b.shape() &&
@@ -69,7 +51,7 @@ TEST(OnnxExternalData, SaveWithThresholdRoundTrips) {
   static_cast<int8_t*>(q->constant.raw_data())[4096] = -3;
   g.initializers.push_back(q);
 
-  TempDir dir("save");
+  TempDir dir("onnx_ext_save");
   const std::string path = dir.file("model.onnx");
   SaveOptions options;
   options.external_data_threshold = 1000;
@@ -99,7 +81,7 @@ TEST(OnnxExternalData, SaveWithThresholdRoundTrips) {
   EXPECT_TRUE(same_bits(third->graph->find_value("big")->constant, big->constant));
 
   // Without a threshold a small model is written inline, in one file.
-  TempDir inline_dir("inline");
+  TempDir inline_dir("onnx_ext_inline");
   ASSERT_TRUE(save_model(*model, inline_dir.file("m.onnx")).ok());
   EXPECT_EQ(inline_dir.listing(), (std::vector<std::string>{"m.onnx"}));
   Result<std::string> inline_bytes = read_file(inline_dir.file("m.onnx"));
@@ -135,7 +117,7 @@ TEST(OnnxExternalData, RefusesLocationsOutsideTheModelFolder) {
 }
 
 TEST(OnnxExternalData, MissingOrShortDataFile) {
-  TempDir dir("missing");
+  TempDir dir("onnx_ext_missing");
   Result<std::string> model = read_file(fixture("ext/model.onnx"));
   ASSERT_TRUE(model.ok());
   ASSERT_TRUE(write_file_atomic(dir.file("model.onnx"), *model).ok());

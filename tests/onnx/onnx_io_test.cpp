@@ -20,26 +20,7 @@ std::string fixture(const std::string& name) {
   return testing::source_path("tests/onnx/data/" + name);
 }
 
-// A fresh, empty folder under the system temp dir, removed at the end of the test.
-class TempDir {
- public:
-  explicit TempDir(const std::string& tag) {
-    path_ = fs::temp_directory_path() / ("quench_onnx_" + tag + "_" + std::to_string(::getpid()));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  std::vector<std::string> listing() const {
-    std::vector<std::string> out;
-    for (const auto& e : fs::directory_iterator(path_)) out.push_back(e.path().filename().string());
-    std::sort(out.begin(), out.end());
-    return out;
-  }
-
- private:
-  fs::path path_;
-};
+using TempDir = testing::TempDir;
 
 const Tensor& initializer(const Model& m, const std::string& name) {
   static const Tensor kNone;
@@ -58,7 +39,7 @@ TEST(OnnxErrors, MissingFileNamesThePath) {
 TEST(OnnxErrors, TruncatedFile) {
   Result<std::string> bytes = read_file(fixture("typed_fields.onnx"));
   ASSERT_TRUE(bytes.ok());
-  TempDir dir("truncated");
+  TempDir dir("onnx_truncated");
   const std::string path = dir.file("cut.onnx");
   ASSERT_TRUE(write_file_atomic(path, std::string_view(*bytes).substr(0, bytes->size() - 100)).ok());
   Result<Model> m = load_model(path);
@@ -69,7 +50,7 @@ TEST(OnnxErrors, TruncatedFile) {
 }
 
 TEST(OnnxErrors, NotAnOnnxFile) {
-  TempDir dir("text");
+  TempDir dir("onnx_text");
   const std::string path = dir.file("notes.onnx");
   ASSERT_TRUE(write_file_atomic(path, "hello, this is a text file, not a model\n").ok());
   Result<Model> m = load_model(path);
