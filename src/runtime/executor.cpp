@@ -77,6 +77,9 @@ struct Executor::Impl {
   std::shared_ptr<const Model> optimized;  // the executor's rewritten copy (optimize_for_inference)
   ExecutorOptions options;
   Tap tap;
+  std::unordered_set<std::string> watch;  // empty: the tap sees every value
+  bool watch_fits_fast = false;  // every watched value is materialized by the fast plan
+  bool watch_checked = false;    // watch_fits_fast is up to date
   RunStats stats;
   std::unique_ptr<Plan> plain_plan;
   std::unique_ptr<Plan> fast_plan;
@@ -270,6 +273,19 @@ struct Executor::Impl {
     return Status();
   }
 
+  // True when every watched value that the user's model has is produced by some step of `p` (or
+  // fed as a graph input): nothing watched was fused away or bypassed.
+  static bool materializes(const Plan& p, const std::unordered_set<std::string>& names) {
+    std::unordered_set<std::string> made;
+    for (int id : p.graph_inputs) made.insert(p.values[id]->name);
+    for (const Step& s : p.steps)
+      for (int id : s.outputs)
+        if (id != kNone) made.insert(p.values[id]->name);
+    for (const std::string& n : names)
+      if (!made.count(n)) return false;
+    return true;
+  }
+
   Status call_tap(const Plan& p, std::vector<Tensor>& slots, int id, const Node* producer, int index) {
     Tensor& t = slots[id];
     if (!t.defined()) return Status();
@@ -293,12 +309,27 @@ struct Executor::Impl {
         intermediates |= !is_output;
       }
     }
-    const bool use_fast = options.optimize && !tap && !intermediates;
+    if (tap && !watch.empty() && options.optimize && !fast_plan) {
+      QUENCH_ASSIGN_OR_RETURN(fast_plan, build_plan(optimized, true));
+    }
+    if (tap && !watch.empty() && fast_plan && !watch_checked) {
+      watch_fits_fast = materializes(*fast_plan, watch);
+      watch_checked = true;
+    }
+    const bool use_fast =
+        options.optimize && (!tap || (!watch.empty() && watch_fits_fast)) && !intermediates;
     std::unique_ptr<Plan>& plan_ref = use_fast ? fast_plan : plain_plan;
     if (!plan_ref) {
       QUENCH_ASSIGN_OR_RETURN(plan_ref, build_plan(use_fast ? optimized : model, use_fast));
     }
     Plan& plan = *plan_ref;
+    // Ids the tap is called for (all when there is no watch list).
+    std::vector<bool> tapped;
+    if (tap) {
+      tapped.assign(plan.values.size(), watch.empty());
+      for (size_t id = 0; id < plan.values.size() && !watch.empty(); ++id)
+        tapped[id] = watch.count(plan.values[id]->name) != 0;
+    }
     const std::vector<const Value*>& values = plan.values;
     std::vector<int> fetch_ids = plan.graph_outputs;
     if (fetches) {
@@ -335,7 +366,7 @@ struct Executor::Impl {
     const int64_t base_bytes = memory_stats().current_bytes;
     if (tap) {
       for (int id : graph_inputs)
-        if (fed[id]) QUENCH_RETURN_IF_ERROR(call_tap(plan, slots, id, nullptr, 0));
+        if (fed[id] && tapped[id]) QUENCH_RETURN_IF_ERROR(call_tap(plan, slots, id, nullptr, 0));
     }
 
     std::map<std::string, double> profile;
@@ -431,8 +462,11 @@ struct Executor::Impl {
         if (!keep[id]) slots[id] = Tensor();
       if (tap) {
         for (size_t k = 0; k < s.outputs.size(); ++k)
-          if (s.outputs[k] != kNone)
-            QUENCH_RETURN_IF_ERROR(call_tap(plan, slots, s.outputs[k], s.node, static_cast<int>(k)));
+          if (s.outputs[k] != kNone && tapped[s.outputs[k]]) {
+            // A fused step's output 0 is its activation's output: report that node.
+            const Node* producer = k == 0 && s.fused_activation ? s.fused_activation : s.node;
+            QUENCH_RETURN_IF_ERROR(call_tap(plan, slots, s.outputs[k], producer, static_cast<int>(k)));
+          }
       }
     }
 
@@ -489,7 +523,12 @@ Result<std::vector<Tensor>> Executor::run(const Feeds& feeds,
   return impl_->run(feeds, &fetches);
 }
 
-void Executor::set_tap(Tap tap) { impl_->tap = std::move(tap); }
+void Executor::set_tap(Tap tap, std::vector<std::string> watch) {
+  impl_->tap = std::move(tap);
+  impl_->watch = std::unordered_set<std::string>(watch.begin(), watch.end());
+  if (!impl_->tap) impl_->watch.clear();
+  impl_->watch_checked = false;
+}
 bool Executor::has_tap() const { return static_cast<bool>(impl_->tap); }
 const Model& Executor::model() const { return *impl_->model; }
 const RunStats& Executor::last_run_stats() const { return impl_->stats; }

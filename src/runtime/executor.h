@@ -9,7 +9,8 @@
 // The tap sees every value the executor produces, graph inputs included, in execution order, and
 // may replace it: quantization simulation and calibration hang off it. While a tap is set, fusion
 // and blocked layouts are off for the values it sees, so that it sees exactly the ONNX values, in
-// plain layout. With no tap set the check costs one branch per node.
+// plain layout; a tap with a watch list sees only those values and keeps the fast plan when it
+// can (set_tap). With no tap set the check costs one branch per node.
 //
 //   QUENCH_ASSIGN_OR_RETURN(auto exec, Executor::create(model, {.num_threads = 2}));
 //   exec->set_tap([](const TapEvent& e) {
@@ -69,7 +70,12 @@ class Executor {
   // Runs and returns the named values (graph outputs or intermediates) in the given order.
   Result<std::vector<Tensor>> run(const Feeds& feeds, const std::vector<std::string>& fetches);
 
-  void set_tap(Tap tap);  // an empty function removes the tap
+  // An empty function removes the tap. With a `watch` list the tap is called only for those
+  // values, and the run keeps the fast plan (fusion, blocked layouts) when every watched value is
+  // still materialized there (not fused into a convolution, not bypassed): the tap then gets a
+  // plain copy of a blocked value, and what it assigns is read downstream. Otherwise the run falls
+  // back to the plain plan, as with no watch list.
+  void set_tap(Tap tap, std::vector<std::string> watch = {});
   bool has_tap() const;
 
   const Model& model() const;

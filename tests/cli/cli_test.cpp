@@ -151,7 +151,7 @@ std::string save(const Model& m, const std::string& path) {
 
 TEST(Cli, EveryCommandHasHelp) {
   Scratch dir;
-  for (std::string cmd : {"", "inspect", "run", "eval", "bench", "demo"}) {
+  for (std::string cmd : {"", "inspect", "run", "eval", "bench", "demo", "quantize"}) {
     std::vector<std::string> args;
     if (!cmd.empty()) args.push_back(cmd);
     args.push_back("--help");
@@ -166,11 +166,12 @@ TEST(Cli, UsageErrorsExitWithTwo) {
   Scratch dir;
   CliResult r = quench(dir, {});
   EXPECT_EQ(r.code, 2);
-  EXPECT_EQ(r.err, "quench: error: a command is required: inspect, run, eval, bench or demo (see quench --help)\n");
+  EXPECT_EQ(r.err, "quench: error: a command is required: inspect, run, eval, bench, demo or quantize (see quench "
+                   "--help)\n");
   r = quench(dir, {"frobnicate"});
   EXPECT_EQ(r.code, 2);
   EXPECT_EQ(r.err, "quench: error: unknown command 'frobnicate' (commands: inspect, run, eval, bench, "
-                   "demo) (see quench --help)\n");
+                   "demo, quantize) (see quench --help)\n");
   r = quench(dir, {"run"});
   EXPECT_EQ(r.code, 2);
   EXPECT_EQ(r.err, "quench: error: MODEL is required (see quench run --help)\n");

@@ -171,6 +171,42 @@ TEST(Executor, OptimizedPlanMatchesPlainPlan) {
   fast->set_tap(nullptr);
   Tensor d = fast->run({{"x", input}}).value()[0];
   EXPECT_TRUE(testing::tensors_near(d, a, 0.0, 0.0));
+
+  // A tap watching only values the fast plan materializes (the input, the fused conv1+relu1
+  // output) keeps the fast plan: same bits as the untapped fast run, and it sees plain tensors.
+  std::vector<std::string> seen;
+  fast->set_tap(
+      [&](const TapEvent& e) {
+        seen.push_back(std::string(e.name) + "@" + (e.producer ? e.producer->name : "input"));
+        EXPECT_TRUE(e.tensor->is_plain());
+        return Status();
+      },
+      {"x", "r1"});
+  Tensor e = fast->run({{"x", input}}).value()[0];
+  EXPECT_TRUE(testing::tensors_near(e, a, 0.0, 0.0));
+  EXPECT_EQ(seen, (std::vector<std::string>{"x@input", "r1@relu1"}));
+  // Watching a value that the fast plan fuses away (the conv2 output inside conv2+relu2) falls
+  // back to the plain plan, which has it.
+  seen.clear();
+  fast->set_tap(
+      [&](const TapEvent& ev) {
+        seen.push_back(std::string(ev.name));
+        return Status();
+      },
+      {"c2"});
+  Tensor f = fast->run({{"x", input}}).value()[0];
+  EXPECT_TRUE(testing::tensors_near(f, b, 0.0, 0.0));
+  EXPECT_EQ(seen, (std::vector<std::string>{"c2"}));
+  // A watched tap can replace a value in the fast plan too: zeroing r1 zeroes y (no bias in conv2).
+  fast->set_tap(
+      [](const TapEvent& ev) {
+        *ev.tensor = Tensor::zeros(DType::kFloat32, ev.tensor->shape());
+        return Status();
+      },
+      {"r1"});
+  Tensor z = fast->run({{"x", input}}).value()[0];
+  EXPECT_TENSOR_NEAR(z, Tensor::zeros(DType::kFloat32, z.shape()), 0.0);
+  fast->set_tap(nullptr);
 }
 
 // A residual block: conv -> relu -> conv, + skip, relu, conv. With blocked layouts the Add and the

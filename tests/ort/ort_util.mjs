@@ -37,7 +37,7 @@ function candidateModuleDirs(hint) {
 export function loadOrt(hint) {
   for (const dir of candidateModuleDirs(hint)) {
     if (fs.existsSync(path.join(dir, 'onnxruntime-node', 'package.json'))) {
-      const require = createRequire(path.join(dir, 'noop.js'));
+      const require = createRequire(path.resolve(dir, 'noop.js'));
       return require('onnxruntime-node');
     }
   }

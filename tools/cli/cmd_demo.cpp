@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "quantize_flow.h"
 
 namespace quench::cli {
 namespace {
@@ -18,6 +19,8 @@ constexpr const char* kModelFile = "fashion_cnn.onnx";
 constexpr const char* kDataDir = "/usr/share/datasets/fashion-mnist";
 constexpr const char* kImages = "t10k-images-idx3-ubyte.gz";
 constexpr const char* kLabels = "t10k-labels-idx1-ubyte.gz";
+constexpr const char* kTrainImages = "train-images-idx3-ubyte.gz";
+constexpr int64_t kCalibSamples = 512;
 
 struct DemoOptions {
   std::string model;  // empty: the bundled one
@@ -25,14 +28,60 @@ struct DemoOptions {
   int threads = 0;
   int64_t batch = 64;
   bool json = false;
+  bool fp32_only = false;
 };
 
 // One row of the result table.
 struct DemoRow {
-  std::string variant;   // "float32", later "int8 per-channel", ...
+  std::string variant;   // "float32", "W8A8 entropy per-channel", ...
   std::string model;     // file the row was measured on
   EvalResult result;
+  double calib_seconds = -1.0;  // quantized rows: calibration wall time
 };
+
+// The quantized variants of the table: weights x activations x range method.
+struct Variant {
+  const char* name;
+  CalibMethod method;
+  Granularity weights;
+  int w_bits;
+};
+constexpr Variant kVariants[] = {
+    {"W8A8 minmax per-channel", CalibMethod::kMinMax, Granularity::kPerChannel, 8},
+    {"W8A8 minmax per-tensor", CalibMethod::kMinMax, Granularity::kPerTensor, 8},
+    {"W8A8 entropy per-channel", CalibMethod::kEntropy, Granularity::kPerChannel, 8},
+    {"W8A8 percentile per-ch", CalibMethod::kPercentile, Granularity::kPerChannel, 8},
+    {"W8A8 mse per-channel", CalibMethod::kMse, Granularity::kPerChannel, 8},
+    {"W8A8 hfmg per-channel", CalibMethod::kHfmg, Granularity::kPerChannel, 8},
+    {"W8A8 ifmr per-channel", CalibMethod::kIfmr, Granularity::kPerChannel, 8},
+    {"W4A8 minmax per-channel", CalibMethod::kMinMax, Granularity::kPerChannel, 4},
+    {"W4A8 mse per-channel", CalibMethod::kMse, Granularity::kPerChannel, 4},
+};
+
+Result<DemoRow> quantized_variant(const Variant& v, const std::string& model_path,
+                                  const DemoOptions& o) {
+  QUENCH_ASSIGN_OR_RETURN(std::shared_ptr<Model> model, load_model_file(model_path));
+  const fs::path dir(o.data_dir);
+  DataOptions opt;
+  QUENCH_ASSIGN_OR_RETURN(auto calib, open_dataset((dir / kTrainImages).string(), "", opt));
+  QuantConfig c = default_quant_config();
+  c.activation.observer.method = v.method;
+  c.input.observer.method = v.method;
+  c.weight.spec.granularity = v.weights;
+  c.weight.spec.bits = v.w_bits;
+  if (v.w_bits < 8) c.weight.observer.method = v.method == CalibMethod::kMse ? CalibMethod::kMse : CalibMethod::kMinMax;
+  CalibrateOptions co;
+  co.samples = kCalibSamples;
+  co.batch = o.batch;
+  co.threads = o.threads;
+  QUENCH_ASSIGN_OR_RETURN(Calibrated cal, calibrate(model, c, calib.get(), co));
+  QUENCH_ASSIGN_OR_RETURN(auto data, open_dataset((dir / kImages).string(), (dir / kLabels).string(), opt));
+  DemoRow row{v.name, model_path, {}, cal.calib_seconds};
+  QuantSim& sim = *cal.sim;
+  QUENCH_ASSIGN_OR_RETURN(row.result, evaluate(*model, [&](const Executor::Feeds& f) { return sim.run(f); },
+                                               *data, o.batch, (dir / kImages).string()));
+  return row;
+}
 
 // The bundled model: in the source tree this binary was built from, then next to an installed
 // binary, then relative to a build folder inside the source tree.
@@ -71,12 +120,16 @@ Result<DemoRow> evaluate_variant(const std::string& variant, const std::string& 
 }
 
 void print_table(const std::vector<DemoRow>& rows) {
-  print_line(fmt::format("{:<20} {:>8} {:>8} {:>16} {:>9}", "variant", "top-1", "top-5",
-                         "throughput", "wall"));
+  print_line(fmt::format("{:<26} {:>8} {:>7} {:>8} {:>9} {:>16}", "variant", "top-1", "drop",
+                         "top-5", "calib", "throughput"));
+  const double base = rows.front().result.top1();
   for (const DemoRow& r : rows) {
-    print_line(fmt::format("{:<20} {:>7.2f}% {:>7.2f}% {:>11.0f} img/s {:>8.2f}s", r.variant,
-                           100.0 * r.result.top1(), 100.0 * r.result.top5(), r.result.throughput(),
-                           r.result.wall_seconds));
+    const std::string drop =
+        r.calib_seconds < 0 ? "" : fmt::format("{:.2f}", 100.0 * (base - r.result.top1()));
+    const std::string calib = r.calib_seconds < 0 ? "" : fmt::format("{:.2f}s", r.calib_seconds);
+    print_line(fmt::format("{:<26} {:>7.2f}% {:>7} {:>7.2f}% {:>9} {:>10.0f} img/s", r.variant,
+                           100.0 * r.result.top1(), drop, 100.0 * r.result.top5(), calib,
+                           r.result.throughput()));
   }
 }
 
@@ -97,7 +150,15 @@ Status run_demo(const DemoOptions& o) {
   std::vector<DemoRow> rows;
   QUENCH_ASSIGN_OR_RETURN(DemoRow base, evaluate_variant("float32", model_path, o));
   rows.push_back(std::move(base));
-  // Quantized variants are appended to `rows` here.
+  if (!o.fp32_only) {
+    if (!fs::exists(dir / kTrainImages, ec))
+      return Status::not_found("the Fashion-MNIST training images are missing (" +
+                               (dir / kTrainImages).string() + "): they calibrate the quantized rows");
+    for (const Variant& v : kVariants) {
+      QUENCH_ASSIGN_OR_RETURN(DemoRow row, quantized_variant(v, model_path, o));
+      rows.push_back(std::move(row));
+    }
+  }
 
   const int threads = effective_threads(o.threads);
   if (o.json) {
@@ -114,6 +175,10 @@ Status run_demo(const DemoOptions& o) {
                    {"top5", r.result.top5()},
                    {"throughput_per_s", r.result.throughput()},
                    {"wall_s", r.result.wall_seconds}});
+      if (r.calib_seconds >= 0) {
+        a.back()["calib_s"] = r.calib_seconds;
+        a.back()["drop_points"] = 100.0 * (rows.front().result.top1() - r.result.top1());
+      }
     }
     j["results"] = a;
     print_line(j.dump());
@@ -122,6 +187,10 @@ Status run_demo(const DemoOptions& o) {
   print_line(fmt::format("quench demo: Fashion-MNIST test set, {} images", rows.front().result.samples));
   print_line(fmt::format("model:   {} ({})", fs::path(model_path).stem().string(), model_path));
   print_line(fmt::format("threads: {}   batch: {}", threads, rows.front().result.batch));
+  if (rows.size() > 1)
+    print_line(fmt::format("quantized rows: calibrated on the first {} training images; "
+                           "int32 biases, asymmetric uint8 activations, symmetric int weights",
+                           kCalibSamples));
   print_line("");
   print_table(rows);
   return Status();
@@ -132,7 +201,8 @@ Status run_demo(const DemoOptions& o) {
 CliCommand add_demo_command(CLI::App& app) {
   auto o = std::make_shared<DemoOptions>();
   CLI::App* sub = app.add_subcommand(
-      "demo", "Evaluate the bundled Fashion-MNIST model on the 10k test images");
+      "demo", "Evaluate the bundled Fashion-MNIST model, float and quantized several ways, on the "
+              "10k test images");
   sub->add_option("-t,--threads", o->threads, "Intra-op threads (0 = all cores)")
       ->check(CLI::Range(0, 4096));
   sub->add_option("-b,--batch", o->batch, "Batch size")
@@ -142,6 +212,7 @@ CliCommand add_demo_command(CLI::App& app) {
   sub->add_option("--data-dir", o->data_dir, "Folder holding the Fashion-MNIST test files")
       ->capture_default_str();
   sub->add_flag("--json", o->json, "Print one JSON object instead of text");
+  sub->add_flag("--fp32-only", o->fp32_only, "Only the float32 row (no quantized variants)");
   return {sub, [o] { return run_demo(*o); }};
 }
 

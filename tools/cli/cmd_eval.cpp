@@ -29,10 +29,46 @@ void score_row(const float* s, int64_t classes, int64_t label, int64_t k, int64_
   if (better < k) ++*topk;
 }
 
+// Adds one batch of outputs to the agreement statistics.
+void compare_rows(const Tensor& ref, const Tensor& q, int64_t rows, OutputAgreement& a,
+                  double& sum_ref2, double& sum_err2, double& cos_sum) {
+  const int64_t width = ref.numel() / std::max<int64_t>(ref.dim(0), 1);
+  const float* r = ref.data<float>();
+  const float* x = q.data<float>();
+  for (int64_t i = 0; i < rows; ++i) {
+    const float* rr = r + i * width;
+    const float* xr = x + i * width;
+    double dot = 0, nr = 0, nx = 0;
+    int64_t best_r = 0, best_x = 0;
+    for (int64_t c = 0; c < width; ++c) {
+      const double d = static_cast<double>(rr[c]) - xr[c];
+      sum_ref2 += static_cast<double>(rr[c]) * rr[c];
+      sum_err2 += d * d;
+      a.max_abs_diff = std::max(a.max_abs_diff, std::abs(d));
+      dot += static_cast<double>(rr[c]) * xr[c];
+      nr += static_cast<double>(rr[c]) * rr[c];
+      nx += static_cast<double>(xr[c]) * xr[c];
+      if (rr[c] > rr[best_r]) best_r = c;
+      if (xr[c] > xr[best_x]) best_x = c;
+    }
+    cos_sum += (nr > 0 && nx > 0) ? dot / std::sqrt(nr * nx) : (nr == nx ? 1.0 : 0.0);
+    a.same_top1 += best_r == best_x;
+    ++a.samples;
+  }
+}
+
 }  // namespace
 
 Result<EvalResult> evaluate(Executor& exec, Dataset& data, int64_t batch, const std::string& label) {
-  const Model& model = exec.model();
+  return evaluate(exec.model(), [&](const Executor::Feeds& f) { return exec.run(f); }, data, batch,
+                  label);
+}
+
+Result<EvalResult> evaluate(const Model& model, const RunFn& run, Dataset& data, int64_t batch,
+                            const std::string& label, const RunFn& reference,
+                            OutputAgreement* agreement) {
+  double sum_ref2 = 0, sum_err2 = 0, cos_sum = 0;
+  if (agreement) *agreement = OutputAgreement{};
   std::vector<const Value*> inputs = feed_inputs(model);
   if (inputs.size() != 1) {
     return Status::invalid(fmt::format("eval needs a model with one input; this one has {}",
@@ -68,10 +104,19 @@ Result<EvalResult> evaluate(Executor& exec, Dataset& data, int64_t batch, const 
     }
     QUENCH_ASSIGN_OR_RETURN(x, fit_to_input(x, spec));
     const double r0 = now_seconds();
-    QUENCH_ASSIGN_OR_RETURN(std::vector<Tensor> out, exec.run({{input.name, x}}));
+    QUENCH_ASSIGN_OR_RETURN(std::vector<Tensor> out, run({{input.name, x}}));
     r.run_seconds += now_seconds() - r0;
     if (out.empty()) return Status::invalid("the model has no outputs");
     QUENCH_ASSIGN_OR_RETURN(Tensor scores, to_plain(out[0]));
+    if (reference && agreement && scores.dtype() == DType::kFloat32) {
+      QUENCH_ASSIGN_OR_RETURN(std::vector<Tensor> ref_out, reference({{input.name, x}}));
+      QUENCH_ASSIGN_OR_RETURN(Tensor ref_scores, to_plain(ref_out.at(0)));
+      if (ref_scores.shape() != scores.shape() || ref_scores.dtype() != DType::kFloat32)
+        return Status::invalid("the reference run's output has shape " +
+                               shape_to_string(ref_scores.shape()) + ", the run's " +
+                               shape_to_string(scores.shape()));
+      compare_rows(ref_scores, scores, n, *agreement, sum_ref2, sum_err2, cos_sum);
+    }
     if (scores.rank() < 1 || scores.dim(0) != x.dim(0) || scores.numel() == 0) {
       return Status::invalid("output '" + model.graph->outputs[0]->name + "' has shape " +
                              shape_to_string(scores.shape()) + "; eval needs class scores [" +
@@ -101,6 +146,10 @@ Result<EvalResult> evaluate(Executor& exec, Dataset& data, int64_t batch, const 
   }
   r.wall_seconds = now_seconds() - t0;
   progress.done();
+  if (agreement && agreement->samples) {
+    agreement->sqnr_db = sum_err2 > 0 ? 10.0 * std::log10(sum_ref2 / sum_err2) : INFINITY;
+    agreement->cosine = cos_sum / static_cast<double>(agreement->samples);
+  }
   return r;
 }
 

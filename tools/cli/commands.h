@@ -19,6 +19,7 @@ CliCommand add_run_command(CLI::App& app);
 CliCommand add_eval_command(CLI::App& app);
 CliCommand add_bench_command(CLI::App& app);
 CliCommand add_demo_command(CLI::App& app);
+CliCommand add_quantize_command(CLI::App& app);
 
 struct EvalResult {
   int64_t samples = 0;
@@ -38,6 +39,24 @@ struct EvalResult {
 // of `batch`. A model with a fixed batch dimension gets batches of that size (the last one padded
 // with zeros; padded rows are not counted). Progress goes to stderr when it is a terminal.
 Result<EvalResult> evaluate(Executor& exec, Dataset& data, int64_t batch, const std::string& label);
+
+// How a quantized run's first output compares with a reference run's on the same data.
+struct OutputAgreement {
+  int64_t samples = 0;
+  int64_t same_top1 = 0;     // rows whose argmax is the same
+  double sqnr_db = 0.0;      // 10 log10(sum ref^2 / sum (ref - q)^2) over all outputs
+  double cosine = 0.0;       // cosine similarity of the flattened outputs, averaged over rows
+  double max_abs_diff = 0.0;
+  double agreement() const { return samples ? static_cast<double>(same_top1) / samples : 0.0; }
+};
+
+// The same loop for any runner (QuantSim, a second executor): `model` declares the input. With a
+// `reference` runner, both run on every batch and `agreement` compares their first outputs;
+// EvalResult then describes `run`.
+using RunFn = std::function<Result<std::vector<Tensor>>(const Executor::Feeds&)>;
+Result<EvalResult> evaluate(const Model& model, const RunFn& run, Dataset& data, int64_t batch,
+                            const std::string& label, const RunFn& reference = {},
+                            OutputAgreement* agreement = nullptr);
 
 // Data options that fill in what the model declares: image size and channels from the input's
 // shape when they were not given.

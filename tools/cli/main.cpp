@@ -32,6 +32,17 @@ void print_error(const std::string& message) {
   std::fprintf(stderr, "%s\n", line.c_str());
 }
 
+// "inspect, run, eval, bench, demo<last_sep>quantize".
+std::string command_names(const std::vector<quench::cli::CliCommand>& commands,
+                                 const std::string& last_sep) {
+  std::string out;
+  for (size_t i = 0; i < commands.size(); ++i) {
+    if (i) out += i + 1 == commands.size() ? last_sep : ", ";
+    out += commands[i].app->get_name();
+  }
+  return out;
+}
+
 int run_cli(int argc, char** argv) {
   using namespace quench::cli;
   CLI::App app{"quench: ONNX inference and post-training quantization on the CPU", "quench"};
@@ -40,7 +51,7 @@ int run_cli(int argc, char** argv) {
   app.fallthrough(false);
   std::vector<CliCommand> commands = {add_inspect_command(app), add_run_command(app),
                                       add_eval_command(app), add_bench_command(app),
-                                      add_demo_command(app)};
+                                      add_demo_command(app), add_quantize_command(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -56,9 +67,10 @@ int run_cli(int argc, char** argv) {
     }
     std::string what = e.what();
     if (what == "A subcommand is required" || what.rfind("Requires at least 1 subcommand", 0) == 0) {
-      what = "a command is required: inspect, run, eval, bench or demo";
+      what = "a command is required: " + command_names(commands, " or ");
       if (argc > 1 && argv[1][0] != '-') {
-        what = std::string("unknown command '") + argv[1] + "' (commands: inspect, run, eval, bench, demo)";
+        what = std::string("unknown command '") + argv[1] + "' (commands: " +
+               command_names(commands, ", ") + ")";
       }
     }
     print_error(what + " (see " + where + " --help)");
@@ -74,7 +86,7 @@ int run_cli(int argc, char** argv) {
     }
     return std::fflush(stdout) == 0 ? 0 : kExitError;
   }
-  print_error("a command is required: inspect, run, eval, bench or demo (see quench --help)");
+  print_error("a command is required: " + command_names(commands, " or ") + " (see quench --help)");
   return kExitUsage;
 }
 

@@ -1,0 +1,228 @@
+// AMCT IFMR and HFMG searches (amct_search.h), SPEC.md A.1-A.3.
+//
+// IFMR (AMCT ifmr.cpp, "Improved Fast Minimum-error Range"):
+//   1. the values of the first batch_num batches (collected by the observer, sorted here);
+//   2. percentile init: max_init = k-th largest, min_init = k-th smallest (k = N - int(pct * N)),
+//      then max_init >= 0 >= min_init;
+//   3. candidates ratio_i * max_init, ratio_i = start + i * step, i < int((end - start)/step + 1);
+//      symmetric: the candidates scale the dominant |max_init| or |min_init| and the clip is
+//      [-cand, cand];
+//   4. loss: mean of (round(clamp(x) / scale_i) * scale_i - x)^2 (std::round); first argmin;
+//   5. scale and offset of the winner by A.1.
+//   quench accumulates the loss in double over the sorted values (AMCT sums floats in batch
+//   order), so the result depends only on the values, not on their order or on merges.
+// HFMG (AMCT hfmg.cpp, after PyTorch's HistogramObserver._non_linear_param_search):
+//   1. histogram over [min, max] (the observer resamples its exact fine histogram onto it);
+//   2. candidates: repeatedly trim max(ceil(total / 100000), 1) counts from the left or the right
+//      (the side whose cursor moved fewer bins), down to ceil(nbins / 4) bins;
+//   3. loss of each: L2 error of 2^b equal destination bins over the kept range; global argmin;
+//   4. clip = [min + left * bw, min + (right + 1) * bw], then A.1.
+//   AMCT computes (index - left) in unsigned arithmetic, which wraps for bins left of the range;
+//   quench uses the signed distance of the SPEC (and of PyTorch), measuring those bins from the
+//   first destination bin's centre. AMCT also collapses ranges narrower than FLT_EPSILON * nbins
+//   into one bin; quench only collapses an exactly empty range (min == max).
+#include "calib/amct_search.h"
+
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+#include <limits>
+
+#include "core/parallel.h"
+
+namespace quench::calib_internal {
+
+namespace {
+
+float process_scale(float s) { return s < FLT_EPSILON ? 1.0f : s; }
+
+// int_a^b density * t^2 dt, without the cancellation of b^3 - a^3.
+double l2_norm(double a, double b, double density) {
+  return density * (b - a) * (a * a + a * b + b * b) / 3.0;
+}
+
+}  // namespace
+
+AmctParams amct_scale_offset(double clip_min, double clip_max, const QuantSpec& spec) {
+  const double qmin = static_cast<double>(spec.qmin()), qmax = static_cast<double>(spec.qmax());
+  AmctParams p;
+  if (!spec.symmetric) {
+    const double hi = std::max(clip_max, 0.0), lo = std::min(clip_min, 0.0);
+    p.scale = process_scale(static_cast<float>((hi - lo) / (qmax - qmin)));
+    p.zero_point = static_cast<int32_t>(qmin) -
+                   static_cast<int32_t>(std::round(lo / static_cast<double>(p.scale)));
+    return p;
+  }
+  const double m = std::fabs(clip_max) > std::fabs(clip_min) ? clip_max : clip_min;
+  p.scale = process_scale(static_cast<float>(m > 0.0 ? m / qmax : -m / -qmin));
+  p.zero_point = 0;
+  return p;
+}
+
+IfmrOptions IfmrOptions::from(const ObserverConfig& c) {
+  IfmrOptions o;
+  o.max_percentile = static_cast<float>(c.ifmr_max_percentile);
+  o.min_percentile = static_cast<float>(c.ifmr_min_percentile);
+  o.search_start = static_cast<float>(c.ifmr_search_start);
+  o.search_end = static_cast<float>(c.ifmr_search_end);
+  o.search_step = static_cast<float>(c.ifmr_search_step);
+  return o;
+}
+
+int ifmr_num_candidates(const IfmrOptions& o) {
+  const float n = (o.search_end - o.search_start) / o.search_step + 1.0f;
+  return n < 1.0f ? 1 : static_cast<int>(n);
+}
+
+int64_t ifmr_percentile_k(float pct, int64_t n) {
+  if (n <= 0) return 0;
+  if (std::fabs(1.0f - pct) < FLT_EPSILON) return 1;
+  const float kept = std::floor(pct * static_cast<float>(n));
+  const int64_t k = n - static_cast<int64_t>(kept);
+  return std::clamp<int64_t>(k, 1, n);
+}
+
+AmctParams ifmr_search(const std::vector<float>& sorted, const IfmrOptions& o,
+                       const QuantSpec& spec, std::vector<double>* loss) {
+  const int64_t n = static_cast<int64_t>(sorted.size());
+  if (loss != nullptr) loss->clear();
+  if (n == 0) return AmctParams{};
+  const int64_t k_max = ifmr_percentile_k(o.max_percentile, n);
+  const int64_t k_min = ifmr_percentile_k(o.min_percentile, n);
+  const float max_init = std::max(0.0f, sorted[static_cast<size_t>(n - k_max)]);
+  const float min_init = std::min(0.0f, sorted[static_cast<size_t>(k_min - 1)]);
+
+  const float qmin = static_cast<float>(spec.qmin()), qmax = static_cast<float>(spec.qmax());
+  // Symmetric: the dominant side and its grid step count (127, or 128 when min dominates or ties).
+  const float dominant = std::fabs(max_init) > std::fabs(min_init) ? max_init : min_init;
+  const float sym_limit = dominant > 0.0f ? qmax : -qmin;
+  const float sym_base = std::fabs(dominant);
+
+  // Each candidate's loss is independent: computed in parallel, the argmin taken serially, so the
+  // result does not depend on the thread count.
+  const int count = ifmr_num_candidates(o);
+  std::vector<double> losses(static_cast<size_t>(count));
+  parallel_for(count, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const float ratio = o.search_start + static_cast<float>(i) * o.search_step;
+      float lo, hi, scale;
+      if (spec.symmetric) {
+        hi = ratio * sym_base;
+        lo = -hi;
+        scale = process_scale(hi / sym_limit);
+      } else {
+        hi = ratio * max_init;
+        lo = min_init;
+        scale = process_scale((hi - lo) / (qmax - qmin));
+      }
+      double sum = 0.0;
+      for (float x : sorted) {
+        const float c = std::min(std::max(x, lo), hi);
+        const float q = std::round(c / scale) * scale;
+        const double d = static_cast<double>(q) - static_cast<double>(x);
+        sum += d * d;
+      }
+      losses[static_cast<size_t>(i)] = sum / static_cast<double>(n);
+    }
+  });
+  // std::min_element: the first minimum
+  const int best = static_cast<int>(std::min_element(losses.begin(), losses.end()) -
+                                    losses.begin());
+  if (loss != nullptr) *loss = losses;
+
+  const float ratio = o.search_start + static_cast<float>(best) * o.search_step;
+  AmctParams p;
+  if (spec.symmetric) {
+    p.scale = process_scale(ratio * sym_base / sym_limit);
+    p.zero_point = 0;
+  } else {
+    const float best_max = ratio * max_init;
+    p.scale = process_scale((best_max - min_init) / (qmax - qmin));
+    p.zero_point = static_cast<int32_t>(qmin) -
+                   static_cast<int32_t>(std::round(min_init / p.scale));
+  }
+  return p;
+}
+
+std::vector<std::pair<int, int>> hfmg_candidates(const std::vector<double>& counts,
+                                                 int64_t total) {
+  std::vector<std::pair<int, int>> out;
+  const int nbins = static_cast<int>(counts.size());
+  if (nbins < 2) return out;
+  // AMCT's HfmgDivid: ceil of a float division.
+  const double step = std::max(
+      1.0, static_cast<double>(std::ceil(static_cast<float>(total) / 100000.0f)));
+  const int min_bins = static_cast<int>(std::ceil(static_cast<float>(nbins) / 4.0f));
+  int left = 0, right = nbins - 1;
+  while (right - left > min_bins) {
+    int tl = left, tr = right;
+    double left_sum = 0.0, right_sum = 0.0;
+    while (tl < tr && left_sum < step) left_sum += counts[static_cast<size_t>(tl++)];
+    while (tl < tr && right_sum < step) right_sum += counts[static_cast<size_t>(tr--)];
+    if (right - tr >= tl - left) {
+      right = tr;
+    } else {
+      left = tl;
+    }
+    out.emplace_back(left, right);
+  }
+  return out;
+}
+
+double hfmg_l2_loss(const std::vector<double>& counts, double width, int left, int right,
+                    int64_t dst_bins) {
+  const double dst_width = width * static_cast<double>(right - left + 1) /
+                           static_cast<double>(dst_bins);
+  if (!(dst_width > 0.0)) return 0.0;
+  const double half = dst_width / 2.0;
+  const int64_t last = dst_bins - 1;
+  double loss = 0.0;
+  for (size_t j = 0; j < counts.size(); ++j) {
+    if (counts[j] == 0.0) continue;
+    const double begin = (static_cast<double>(j) - left) * width;
+    const double end = begin + width;
+    const int64_t bi = std::clamp<int64_t>(
+        static_cast<int64_t>(std::floor(begin / dst_width)), 0, last);
+    const int64_t ei = std::clamp<int64_t>(
+        static_cast<int64_t>(std::floor(end / dst_width)), 0, last);
+    const double density = counts[j] / width;
+    const double begin_centre = static_cast<double>(bi) * dst_width + half;
+    if (bi == ei) {
+      loss += l2_norm(begin - begin_centre, end - begin_centre, density);
+    } else {
+      const double end_centre = static_cast<double>(ei) * dst_width + half;
+      loss += l2_norm(begin - begin_centre, half, density);
+      loss += static_cast<double>(ei - bi - 1) * l2_norm(-half, half, density);
+      loss += l2_norm(-half, end - end_centre, density);
+    }
+  }
+  return loss;
+}
+
+AmctParams hfmg_search(const std::vector<double>& counts, double data_min, double data_max,
+                       int64_t total, const QuantSpec& spec) {
+  const int nbins = static_cast<int>(counts.size());
+  if (!(data_max > data_min) || nbins == 0) return amct_scale_offset(data_min, data_min, spec);
+  const double width = (data_max - data_min) / nbins;
+  const int64_t dst_bins = spec.qmax() - spec.qmin() + 1;
+  const std::vector<std::pair<int, int>> cands = hfmg_candidates(counts, total);
+  std::vector<double> losses(cands.size());
+  parallel_for(static_cast<int64_t>(cands.size()), [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const auto [l, r] = cands[static_cast<size_t>(i)];
+      losses[static_cast<size_t>(i)] = hfmg_l2_loss(counts, width, l, r, dst_bins);
+    }
+  });
+  int left = 0, right = nbins - 1;  // only when nbins is too small to trim
+  if (!cands.empty()) {
+    const size_t best = static_cast<size_t>(std::min_element(losses.begin(), losses.end()) -
+                                            losses.begin());
+    left = cands[best].first;
+    right = cands[best].second;
+  }
+  const double clip_min = data_min + left * width;
+  const double clip_max = data_min + (right + 1) * width;
+  return amct_scale_offset(clip_min, clip_max, spec);
+}
+
+}  // namespace quench::calib_internal

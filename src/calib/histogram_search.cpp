@@ -1,0 +1,397 @@
+// Range searches on histogram counts (histogram_search.h). Each function lists its steps and source.
+#include "calib/histogram_search.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace quench::calib_internal {
+
+namespace {
+
+constexpr double kInfD = std::numeric_limits<double>::infinity();
+
+double total_of(const std::vector<double>& c) {
+  double t = 0;
+  for (double v : c) t += v;
+  return t;
+}
+
+// Prefix sums of count, count * centre and count * centre^2 for bins over [lo, lo + n * w].
+struct Moments3 {
+  std::vector<double> s0, s1, s2;  // s[k] = sum over bins < k
+  Moments3(const std::vector<double>& c, double lo, double w) {
+    const size_t n = c.size();
+    s0.assign(n + 1, 0);
+    s1.assign(n + 1, 0);
+    s2.assign(n + 1, 0);
+    for (size_t k = 0; k < n; ++k) {
+      const double x = lo + (static_cast<double>(k) + 0.5) * w;
+      s0[k + 1] = s0[k] + c[k];
+      s1[k + 1] = s1[k] + c[k] * x;
+      s2[k + 1] = s2[k] + c[k] * x * x;
+    }
+  }
+  // sum over bins [a, b) of count * (centre - t)^2
+  double sq_dev(size_t a, size_t b, double t) const {
+    if (b <= a) return 0;
+    const double n0 = s0[b] - s0[a], n1 = s1[b] - s1[a], n2 = s2[b] - s2[a];
+    return std::max(0.0, n2 - 2 * t * n1 + t * t * n0);
+  }
+};
+
+// Python / torch round(): half to even.
+double round_half_even(double v) { return std::nearbyint(v); }
+
+}  // namespace
+
+std::vector<double> abs_counts(const PowerOfTwoHistogram& h, double amax, int n) {
+  if (h.sides() == PowerOfTwoHistogram::Sides::kAbs) return h.resample(0.0, amax, n);
+  // Resample x onto 2n bins over [-amax, amax] and fold: |x| bin k = x bins n + k and n - 1 - k.
+  const std::vector<double> two = h.resample(-amax, amax, 2 * n);
+  std::vector<double> out(static_cast<size_t>(n));
+  for (int k = 0; k < n; ++k)
+    out[static_cast<size_t>(k)] =
+        two[static_cast<size_t>(n + k)] + two[static_cast<size_t>(n - 1 - k)];
+  return out;
+}
+
+std::vector<double> signed_counts(const PowerOfTwoHistogram& h, double lo, double hi, int n) {
+  return h.resample(lo, hi, n);
+}
+
+// ONNX Runtime HistogramCalibrater.compute_percentile (symmetric branch), with the upper edge of
+// the crossing bin instead of its lower edge so that pct = 100 gives amax.
+double percentile_threshold(const std::vector<double>& counts, double amax, double pct) {
+  const double total = total_of(counts);
+  if (total <= 0) return 0;
+  const size_t n = counts.size();
+  const double target = pct / 100.0 * total;
+  double cum = 0;
+  for (size_t k = 0; k < n; ++k) {
+    cum += counts[k];
+    if (cum >= target * (1 - 1e-12)) return std::min(amax, amax * static_cast<double>(k + 1) / n);
+  }
+  return amax;
+}
+
+// ONNX Runtime compute_percentile (asymmetric branch): (100 - pct) / 200 of the mass cut from each
+// side.
+std::pair<double, double> percentile_range(const std::vector<double>& counts, double lo, double hi,
+                                           double pct) {
+  const double total = total_of(counts);
+  const size_t n = counts.size();
+  if (total <= 0 || n == 0) return {lo, hi};
+  const double w = (hi - lo) / static_cast<double>(n);
+  const double cut = (100.0 - pct) / 200.0 * total;
+  double cum = 0;
+  size_t left = n - 1, right = n - 1;
+  bool have_left = false;
+  for (size_t k = 0; k < n; ++k) {
+    cum += counts[k];
+    if (!have_left && cum > 0 && cum >= cut * (1 - 1e-12)) {
+      left = k;
+      have_left = true;
+    }
+    if (cum >= (total - cut) * (1 - 1e-12)) {
+      right = k;
+      break;
+    }
+  }
+  const double rlo = std::max(lo, lo + w * static_cast<double>(left));
+  const double rhi = std::min(hi, lo + w * static_cast<double>(right + 1));
+  return {rlo, std::max(rlo, rhi)};
+}
+
+// TensorRT entropy calibration (Migacz, "8-bit Inference with TensorRT", GTC 2017), per candidate i:
+//   1. P = counts[0, i), the mass beyond (counts[i, n)) added to P[i - 1];
+//   2. Q = counts[0, i) merged into target_bins groups (group j covers [j*i/T, (j+1)*i/T), so no
+//      bin is left out when i is not a multiple of T), each group's mass spread evenly over the
+//      bins where P is non-zero;
+//   3. KL(P || Q) on the normalised distributions. Where TensorRT / ONNX Runtime add eps to zero
+//      bins, Q is mixed with 1e-4 of the uniform distribution: the same effect, never negative.
+//   Q is constant over the P-support of a group, so KL = sum p log p - sum_g P_g log q_g is O(T)
+//   per candidate with prefix sums of c log c: the full search over i = T..2048 costs about
+//   2048 * T operations.
+//   4. threshold = i * amax / n at the first minimum.
+double entropy_threshold(const std::vector<double>& counts, double amax, int target_bins,
+                         int step) {
+  const int n = static_cast<int>(counts.size());
+  if (n <= target_bins || target_bins < 1) return amax;
+  step = std::max(step, 1);
+  std::vector<double> csum(static_cast<size_t>(n) + 1, 0), clogc(static_cast<size_t>(n) + 1, 0);
+  std::vector<int> nz(static_cast<size_t>(n) + 1, 0);
+  for (int k = 0; k < n; ++k) {
+    const double c = counts[static_cast<size_t>(k)];
+    csum[static_cast<size_t>(k) + 1] = csum[static_cast<size_t>(k)] + c;
+    clogc[static_cast<size_t>(k) + 1] = clogc[static_cast<size_t>(k)] + (c > 0 ? c * std::log(c) : 0);
+    nz[static_cast<size_t>(k) + 1] = nz[static_cast<size_t>(k)] + (c > 0 ? 1 : 0);
+  }
+  const double total = csum[static_cast<size_t>(n)];
+  if (total <= 0) return amax;
+  constexpr double kLambda = 1e-4;
+  double best = kInfD;
+  int best_i = n;
+  for (int i = target_bins;; i = std::min(i + step, n)) {
+    const size_t ui = static_cast<size_t>(i);
+    const double last = counts[ui - 1] + (total - csum[ui]);  // P[i - 1] with the outliers
+    const double q_total = csum[ui];                            // Q's mass (no outliers)
+    if (q_total > 0) {
+      // sum p log p over P (normalised by total).
+      double plogp = (clogc[ui - 1] + (last > 0 ? last * std::log(last) : 0)) / total -
+                     std::log(total);
+      double cross = 0;  // sum_g P_g log q_g
+      for (int j = 0; j < target_bins; ++j) {
+        const size_t b0 = static_cast<size_t>(static_cast<int64_t>(j) * i / target_bins);
+        const size_t b1 = static_cast<size_t>(static_cast<int64_t>(j + 1) * i / target_bins);
+        if (b1 <= b0) continue;
+        int support = nz[b1] - nz[b0];
+        double p_mass = csum[b1] - csum[b0];
+        if (b1 == ui) {  // the group holding P[i - 1]: P's support and mass include the outliers
+          support += (last > 0 ? 1 : 0) - (counts[ui - 1] > 0 ? 1 : 0);
+          p_mass += total - csum[ui];
+        }
+        if (support == 0 || p_mass <= 0) continue;
+        const double q_bin = (csum[b1] - csum[b0]) / (support * q_total);
+        const double qs = (1 - kLambda) * q_bin + kLambda / i;
+        cross += (p_mass / total) * std::log(qs);
+      }
+      const double kl = plogp - cross;
+      if (kl < best) {
+        best = kl;
+        best_i = i;
+      }
+    }
+    if (i == n) break;
+  }
+  return amax * static_cast<double>(best_i) / n;
+}
+
+// Expected quantization MSE of clipping |x| at T (a common model, e.g. Banner et al., ACIQ 2019):
+// values inside add a rounding noise of step^2 / 12, values outside their squared distance to T.
+double mse_threshold(const std::vector<double>& counts, double amax, double steps_per_threshold) {
+  const size_t n = counts.size();
+  if (n == 0 || amax <= 0) return amax;
+  const double w = amax / static_cast<double>(n);
+  const Moments3 m(counts, 0.0, w);
+  double best = kInfD, best_t = amax;
+  for (size_t k = 1; k <= n; ++k) {
+    const double t = w * static_cast<double>(k);
+    const double s = t / steps_per_threshold;
+    const double err = m.s0[k] * s * s / 12.0 + m.sq_dev(k, n, t);
+    if (err < best) {
+      best = err;
+      best_t = t;
+    }
+  }
+  return best_t;
+}
+
+// The same model with both ends free: L over edges <= 0 and H over edges >= 0 (the range is
+// widened to contain 0 as encodings are).
+std::pair<double, double> mse_range(const std::vector<double>& counts, double lo, double hi,
+                                    double num_steps, int stride) {
+  const size_t n = counts.size();
+  if (n == 0 || !(hi > lo)) return {lo, hi};
+  stride = std::max(stride, 1);
+  const double w = (hi - lo) / static_cast<double>(n);
+  const Moments3 m(counts, lo, w);
+  auto edge = [&](size_t k) { return k == n ? hi : lo + w * static_cast<double>(k); };
+  std::vector<size_t> lows, highs;
+  for (size_t a = 0; a < n && edge(a) <= 0; a += static_cast<size_t>(stride)) lows.push_back(a);
+  if (lows.empty()) lows.push_back(0);
+  for (size_t b = n;; b -= std::min(b, static_cast<size_t>(stride))) {
+    if (edge(b) < 0 && !highs.empty()) break;
+    highs.push_back(b);
+    if (b == 0 || edge(b) < 0) break;
+  }
+  double best = kInfD;
+  std::pair<double, double> best_range{lo, hi};
+  for (size_t a : lows) {
+    const double l = std::min(edge(a), 0.0);
+    for (size_t b : highs) {
+      if (b <= a) continue;
+      const double h = std::max(edge(b), 0.0);
+      const double s = (h - l) / num_steps;
+      const double err =
+          (m.s0[b] - m.s0[a]) * s * s / 12.0 + m.sq_dev(0, a, l) + m.sq_dev(b, n, h);
+      if (err < best) {
+        best = err;
+        best_range = {l, h};
+      }
+    }
+  }
+  return best_range;
+}
+
+namespace {
+
+// PyTorch HistogramObserver._get_norm: density * (end^3 - begin^3) / 3, the L2 norm of values
+// spread uniformly over [begin, end] relative to a destination bin centre.
+inline double l2_norm(double begin, double end, double density) {
+  return density * (end * end * end - begin * begin * begin) / 3.0;
+}
+
+// PyTorch HistogramObserver._compute_quantization_error for [start_bin, end_bin].
+double torch_quantization_error(const std::vector<double>& counts, double bin_width,
+                                int start_bin, int end_bin, int dst_nbins) {
+  const double dst_w = bin_width * (end_bin - start_bin + 1) / dst_nbins;
+  if (dst_w == 0.0) return 0.0;
+  const int n = static_cast<int>(counts.size());
+  double norm = 0;
+  for (int j = 0; j < n; ++j) {
+    const double c = counts[static_cast<size_t>(j)];
+    if (c == 0) continue;
+    const double density = c / bin_width;
+    const double src_begin = (j - start_bin) * bin_width;
+    const double src_end = src_begin + bin_width;
+    const double dst_of_begin = std::clamp(std::floor(src_begin / dst_w), 0.0, dst_nbins - 1.0);
+    const double dst_of_end = std::clamp(std::floor(src_end / dst_w), 0.0, dst_nbins - 1.0);
+    const double begin_centre = (dst_of_begin + 0.5) * dst_w;
+    const double end_centre = dst_of_end * dst_w + dst_w / 2;
+    norm += l2_norm(src_begin - begin_centre, dst_w / 2, density);
+    norm += (dst_of_end - dst_of_begin - 1) * l2_norm(-dst_w / 2, dst_w / 2, density);
+    norm += l2_norm(-dst_w / 2, src_end - end_centre, density);
+  }
+  return norm;
+}
+
+}  // namespace
+
+// PyTorch HistogramObserver._non_linear_param_search (from caffe2 NormMinimization):
+//   1. alpha = 0, beta = 1 quantiles, stepping by 1e-5;
+//   2. each step finds the bins l, r where the CDF passes alpha + 1e-5 and beta - 1e-5 and moves
+//      the side that would drop fewer bins (the start when it drops strictly more... as torch:
+//      start when (l - start) > (end - r), else end);
+//   3. the L2 error of mapping [start, end] onto dst_nbins bins is computed on every move; the
+//      search stops when it rises.
+//   The bin scans keep their position between steps (the CDF thresholds only grow / shrink), which
+//   gives torch's result without its quadratic rescans.
+std::pair<double, double> torch_histogram_search(const std::vector<double>& counts, double lo,
+                                                 double hi, int dst_nbins) {
+  const int n = static_cast<int>(counts.size());
+  if (n == 0 || !(hi > lo)) return {lo, hi};
+  const double bin_width = (hi - lo) / n;
+  std::vector<double> csum(static_cast<size_t>(n));
+  double acc = 0;
+  for (int k = 0; k < n; ++k) csum[static_cast<size_t>(k)] = acc += counts[static_cast<size_t>(k)];
+  const double total = acc;
+  constexpr double kStep = 1e-5;
+  double alpha = 0.0, beta = 1.0;
+  int start_bin = 0, end_bin = n - 1;
+  double norm_min = kInfD;
+  int l_scan = 0, r_scan = n - 1;  // unclamped scan positions
+  while (alpha < beta) {
+    const double next_alpha = alpha + kStep;
+    const double next_beta = beta - kStep;
+    l_scan = std::max(l_scan, start_bin);
+    while (l_scan < n - 1 && csum[static_cast<size_t>(l_scan)] < next_alpha * total) ++l_scan;
+    r_scan = std::min(r_scan, end_bin);
+    while (r_scan > 0 && csum[static_cast<size_t>(r_scan)] > next_beta * total) --r_scan;
+    const int l = std::min(l_scan, end_bin);
+    const int r = std::max(r_scan, start_bin);
+    int next_start = start_bin, next_end = end_bin;
+    if (l - start_bin > end_bin - r) {
+      next_start = l;
+      alpha = next_alpha;
+    } else {
+      next_end = r;
+      beta = next_beta;
+    }
+    if (next_start == start_bin && next_end == end_bin) continue;
+    const double norm =
+        torch_quantization_error(counts, bin_width, next_start, next_end, dst_nbins);
+    if (norm > norm_min) break;
+    norm_min = norm;
+    start_bin = next_start;
+    end_bin = next_end;
+  }
+  return {lo + bin_width * start_bin, lo + bin_width * (end_bin + 1)};
+}
+
+namespace {
+
+// AIMET SqnrEncodingAnalyzer._estimate_clip_and_quant_noise for one (delta, offset): every bin's
+// values sit at its midpoint; clipped values' squared errors are weighted by gamma.
+double tf_noise(const std::vector<double>& counts, double lo, double w, double delta,
+                double offset, int num_steps, double gamma) {
+  double noise = 0;
+  for (size_t k = 0; k < counts.size(); ++k) {
+    const double c = counts[k];
+    if (c == 0) continue;
+    const double x = lo + w / 2 + w * static_cast<double>(k);
+    double q = round_half_even(x / delta - offset);
+    const bool clipped = q < 0 || q > num_steps;
+    q = std::clamp(q, 0.0, static_cast<double>(num_steps));
+    const double e = (q + offset) * delta - x;
+    noise += e * e * c * (clipped ? gamma : 1.0);
+  }
+  return noise;
+}
+
+}  // namespace
+
+// AIMET v2 SqnrEncodingAnalyzer (the tf_enhanced scheme):
+//   1. widen [min, max] to contain 0, and to at least eps * num_steps;
+//   2. symmetric: delta_k = max_delta * k / 100, k = 1..101, max_delta = 2 max|x| / num_steps,
+//      offset = floor(-num_steps / 2);
+//      asymmetric: delta_k = max_delta * k / 16, k = 1..17, max_delta = (max - min) / num_steps;
+//      offsets: 20 evenly spaced in [-num_steps, 0] plus the observed round(min / max_delta); each
+//      candidate grid is clamped to the observed range and its delta / offset recomputed;
+//   3. noise = sum over bins of count * (qdq(midpoint) - midpoint)^2, times gamma (3) if clipped;
+//   4. the first minimum wins.
+std::pair<double, double> tf_enhanced_search(const std::vector<double>& counts, double lo,
+                                             double hi, int num_steps, TfEnhancedMode mode,
+                                             double gamma) {
+  const double eps = std::numeric_limits<float>::epsilon();
+  const double w = (hi - lo) / static_cast<double>(counts.size());
+  double min_v = std::min(lo, 0.0), max_v = std::max(hi, 0.0);
+  max_v = std::max(max_v, min_v + eps * num_steps);
+  double best = kInfD;
+  std::pair<double, double> best_pair{1.0, 0.0};
+  if (mode != TfEnhancedMode::kAsymmetric) {
+    const bool sym = mode == TfEnhancedMode::kSymmetric;
+    const double max_delta =
+        sym ? 2 * std::max(max_v, -min_v) / num_steps : max_v / num_steps;
+    const double offset = sym ? std::floor(-num_steps / 2.0) : 0.0;
+    constexpr int kDeltas = 101;
+    for (int k = 1; k <= kDeltas; ++k) {
+      const double delta = std::max(max_delta * k / (kDeltas - 1), eps);
+      const double noise = tf_noise(counts, lo, w, delta, offset, num_steps, gamma);
+      if (noise < best) {
+        best = noise;
+        best_pair = {delta, offset};
+      }
+    }
+    return best_pair;
+  }
+  const double max_delta = (max_v - min_v) / num_steps;
+  const double observed_offset = round_half_even(min_v / max_delta);
+  const double observed_min = max_delta * observed_offset;
+  const double observed_max = observed_min + max_delta * num_steps;
+  constexpr int kDeltas = 17;
+  const int num_offsets = std::min(num_steps + 2, 21);
+  const double offset_step = static_cast<double>(num_steps) / (num_offsets - 2);
+  std::vector<double> offsets;
+  const double start = -num_steps;
+  const auto count = static_cast<int64_t>(std::ceil((offset_step - start) / offset_step));
+  for (int64_t i = 0; i < count; ++i) offsets.push_back(round_half_even(start + i * offset_step));
+  offsets.push_back(observed_offset);
+  for (int k = 1; k <= kDeltas; ++k) {
+    const double delta0 = max_delta * k / (kDeltas - 1);
+    for (double off0 : offsets) {
+      const double tmin = std::max(observed_min, delta0 * off0);
+      const double tmax = std::min(observed_max, delta0 * off0 + delta0 * num_steps);
+      const double delta = std::max((tmax - tmin) / num_steps, eps);
+      const double offset = round_half_even(tmin / delta);
+      const double noise = tf_noise(counts, lo, w, delta, offset, num_steps, gamma);
+      if (noise < best) {
+        best = noise;
+        best_pair = {delta, offset};
+      }
+    }
+  }
+  return best_pair;
+}
+
+}  // namespace quench::calib_internal

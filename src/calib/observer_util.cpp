@@ -1,0 +1,248 @@
+#include "calib/observer_util.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <typeinfo>
+
+namespace quench::calib_internal {
+
+std::string format_number(double v) { return fmt::format("{}", v); }
+
+int64_t first_non_finite(const float* x, int64_t n) {
+  // Fast path on the bits, which vectorises: an exponent field of all ones (NaN or +-Inf) plus
+  // one exponent step carries into the sign bit. Only a bad block is scanned element by element.
+  constexpr int64_t kBlock = 4096;
+  for (int64_t b = 0; b < n; b += kBlock) {
+    const int64_t e = std::min(n, b + kBlock);
+    uint32_t acc = 0;
+    for (int64_t i = b; i < e; ++i) {
+      uint32_t u;
+      std::memcpy(&u, x + i, sizeof(u));
+      acc |= (u & 0x7f800000u) + 0x00800000u;
+    }
+    if ((acc & 0x80000000u) == 0) continue;
+    for (int64_t i = b; i < e; ++i)
+      if (!std::isfinite(x[i])) return i;
+  }
+  return -1;
+}
+
+Status check_batch(const Tensor& batch) {
+  if (!batch.defined()) return Status::invalid("the batch is an undefined tensor");
+  if (batch.dtype() != DType::kFloat32)
+    return Status::invalid("the batch is " + batch.describe() + ", observers take float32");
+  if (!batch.is_plain())
+    return Status::invalid("the batch " + batch.describe() + " is not in the plain layout");
+  const int64_t bad = first_non_finite(batch.data<float>(), batch.numel());
+  if (bad >= 0) {
+    const float v = batch.data<float>()[bad];
+    const char* what = std::isnan(v) ? "NaN" : (v > 0 ? "Inf" : "-Inf");
+    return Status::invalid(
+        fmt::format("element {} is {} (calibration data must be finite)", bad, what));
+  }
+  return Status::ok_status();
+}
+
+Result<ChannelLayout> channel_layout(const Shape& shape, int axis) {
+  const int rank = static_cast<int>(shape.size());
+  if (axis < -rank || axis >= rank)
+    return Status::invalid(fmt::format("channel axis {} is out of range for a rank-{} batch {}",
+                                       axis, rank, shape_to_string(shape)));
+  ChannelLayout cl;
+  cl.rank = rank;
+  cl.axis = axis < 0 ? axis + rank : axis;
+  for (int i = 0; i < cl.axis; ++i) cl.outer *= shape[static_cast<size_t>(i)];
+  cl.channels = shape[static_cast<size_t>(cl.axis)];
+  for (int i = cl.axis + 1; i < rank; ++i) cl.inner *= shape[static_cast<size_t>(i)];
+  return cl;
+}
+
+void tensor_min_max(const float* x, int64_t n, float& min, float& max) {
+  // Eight independent lanes, so that the compiler can keep them in one vector register each
+  // (a single running min is a serial dependency chain it may not reorder).
+  constexpr int kLanes = 8;
+  float lo[kLanes], hi[kLanes];
+  for (int l = 0; l < kLanes; ++l) {
+    lo[l] = std::numeric_limits<float>::infinity();
+    hi[l] = -std::numeric_limits<float>::infinity();
+  }
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int l = 0; l < kLanes; ++l) {
+      const float v = x[i + l];
+      lo[l] = v < lo[l] ? v : lo[l];
+      hi[l] = v > hi[l] ? v : hi[l];
+    }
+  for (; i < n; ++i) {
+    lo[0] = x[i] < lo[0] ? x[i] : lo[0];
+    hi[0] = x[i] > hi[0] ? x[i] : hi[0];
+  }
+  for (int l = 1; l < kLanes; ++l) {
+    lo[0] = std::min(lo[0], lo[l]);
+    hi[0] = std::max(hi[0], hi[l]);
+  }
+  min = lo[0];
+  max = hi[0];
+}
+
+void channel_min_max(const float* x, const ChannelLayout& cl, std::vector<float>& min,
+                     std::vector<float>& max) {
+  const size_t c_count = static_cast<size_t>(cl.channels);
+  min.assign(c_count, std::numeric_limits<float>::infinity());
+  max.assign(c_count, -std::numeric_limits<float>::infinity());
+  for (int64_t o = 0; o < cl.outer; ++o) {
+    for (int64_t c = 0; c < cl.channels; ++c) {
+      const float* p = x + (o * cl.channels + c) * cl.inner;
+      float lo, hi;
+      tensor_min_max(p, cl.inner, lo, hi);
+      min[static_cast<size_t>(c)] = std::min(min[static_cast<size_t>(c)], lo);
+      max[static_cast<size_t>(c)] = std::max(max[static_cast<size_t>(c)], hi);
+    }
+  }
+}
+
+void gather_channel(const float* x, const ChannelLayout& cl, int64_t c, std::vector<float>& out) {
+  out.resize(static_cast<size_t>(cl.outer * cl.inner));
+  float* dst = out.data();
+  for (int64_t o = 0; o < cl.outer; ++o) {
+    const float* p = x + (o * cl.channels + c) * cl.inner;
+    std::copy(p, p + cl.inner, dst + o * cl.inner);
+  }
+}
+
+Status check_spec_granularity(const QuantSpec& spec, int64_t num_channels, int rank, int axis) {
+  if (spec.granularity == Granularity::kPerBlock)
+    return Status::unsupported("observers compute per-tensor or per-channel encodings, not "
+                               "per-block (" + spec.describe() + ")");
+  if (num_channels == 0) {
+    if (spec.granularity != Granularity::kPerTensor)
+      return Status::invalid("a per-tensor observer cannot give the per-channel encoding " +
+                             spec.describe() + " (set observer.per_channel)");
+    return Status::ok_status();
+  }
+  if (spec.granularity != Granularity::kPerChannel)
+    return Status::invalid(fmt::format(
+        "a per-channel observer ({} channels) cannot give the per-tensor encoding {}",
+        num_channels, spec.describe()));
+  if (rank > 0) {
+    const int spec_axis = spec.axis < 0 ? spec.axis + rank : spec.axis;
+    if (spec_axis != axis)
+      return Status::invalid(fmt::format(
+          "the spec's channel axis {} differs from the observer's axis {} (rank {})", spec.axis,
+          axis, rank));
+  }
+  return Status::ok_status();
+}
+
+Result<Encoding> encode_ranges(const QuantSpec& spec, const std::vector<float>& min,
+                               const std::vector<float>& max, bool per_channel, int rank,
+                               int axis) {
+  QUENCH_RETURN_IF_ERROR(check_spec_granularity(
+      spec, per_channel ? static_cast<int64_t>(min.size()) : 0, rank, axis));
+  Shape param_shape;
+  if (per_channel) param_shape = {static_cast<int64_t>(min.size())};
+  return encoding_from_range(spec, min, max, param_shape);
+}
+
+Result<Encoding> encode_thresholds(const QuantSpec& spec, const std::vector<float>& threshold,
+                                   const std::vector<float>& data_min, bool per_channel,
+                                   int rank, int axis) {
+  std::vector<float> lo(threshold.size()), hi(threshold.size());
+  for (size_t i = 0; i < threshold.size(); ++i) {
+    const bool non_negative = i < data_min.size() && data_min[i] >= 0.0f;
+    lo[i] = non_negative ? 0.0f : -threshold[i];
+    hi[i] = threshold[i];
+  }
+  return encode_ranges(spec, lo, hi, per_channel, rank, axis);
+}
+
+bool same_observer_config(const ObserverConfig& a, const ObserverConfig& b) {
+  return a.method == b.method && a.batch_statistic == b.batch_statistic &&
+         a.per_channel == b.per_channel && a.axis == b.axis && a.batch_num == b.batch_num &&
+         a.ema_momentum == b.ema_momentum && a.percentile == b.percentile &&
+         a.num_bins == b.num_bins && a.num_quantized_bins == b.num_quantized_bins &&
+         a.sigma == b.sigma && a.ifmr_max_percentile == b.ifmr_max_percentile &&
+         a.ifmr_min_percentile == b.ifmr_min_percentile &&
+         a.ifmr_search_start == b.ifmr_search_start && a.ifmr_search_end == b.ifmr_search_end &&
+         a.ifmr_search_step == b.ifmr_search_step;
+}
+
+Status ObserverBase::begin_update(const Tensor& batch, ChannelLayout* cl) {
+  QUENCH_RETURN_IF_ERROR(check_batch(batch));
+  if (!config_.per_channel) {
+    *cl = ChannelLayout{batch.rank(), 0, 1, 1, batch.numel()};
+    return Status::ok_status();
+  }
+  QUENCH_ASSIGN_OR_RETURN(*cl, channel_layout(batch.shape(), config_.axis));
+  if (channels_ == 0 && num_batches_ == 0) return Status::ok_status();
+  if (cl->rank != rank_ || cl->channels != channels_)
+    return Status::invalid(fmt::format(
+        "the batch {} has {} channels along axis {} (rank {}); earlier batches had {} (rank {})",
+        batch.describe(), cl->channels, config_.axis, cl->rank, channels_, rank_));
+  return Status::ok_status();
+}
+
+void ObserverBase::end_update(const ChannelLayout& cl) {
+  if (num_batches_ == 0 && channels_ == 0) {
+    rank_ = cl.rank;
+    if (config_.per_channel) {
+      axis_ = cl.axis;
+      channels_ = cl.channels;
+    }
+  }
+  ++num_batches_;
+}
+
+Result<const ObserverBase*> ObserverBase::check_merge(const Observer& other,
+                                                      bool may_truncate) const {
+  if (&other == this) return Status::invalid("an observer cannot merge itself");
+  const auto* o = dynamic_cast<const ObserverBase*>(&other);
+  if (o == nullptr || typeid(*o) != typeid(*this) ||
+      !same_observer_config(o->config_, config_))
+    return Status::invalid(fmt::format(
+        "cannot merge a {} observer into a {} observer: merge needs observers made from the same "
+        "config", calib_method_name(other.config().method), calib_method_name(config_.method)));
+  if (config_.per_channel && channels_ != 0 && o->channels_ != 0 &&
+      (o->channels_ != channels_ || o->rank_ != rank_))
+    return Status::invalid(fmt::format(
+        "cannot merge an observer of {} channels (rank {}) into one of {} channels (rank {})",
+        o->channels_, o->rank_, channels_, rank_));
+  if (!may_truncate && config_.batch_num > 0 &&
+      num_batches_ + o->num_batches_ > config_.batch_num)
+    return Status::invalid(fmt::format(
+        "observer.batch_num: merging {} batches into an observer holding {} would exceed the "
+        "limit of {}; give each part at most its share of the batches",
+        o->num_batches_, num_batches_, config_.batch_num));
+  return o;
+}
+
+int64_t ObserverBase::batches_that_fit(const ObserverBase& other) const {
+  if (config_.batch_num <= 0) return other.num_batches_;
+  return std::clamp<int64_t>(config_.batch_num - num_batches_, 0, other.num_batches_);
+}
+
+void ObserverBase::absorb_counts(const ObserverBase& other) {
+  num_batches_ += batches_that_fit(other);
+  if (channels_ == 0 && other.channels_ != 0) {
+    channels_ = other.channels_;
+    rank_ = other.rank_;
+    axis_ = other.axis_;
+  }
+}
+
+Result<Encoding> ObserverBase::encode(const QuantSpec& spec, const std::vector<float>& min,
+                                      const std::vector<float>& max) const {
+  return encode_ranges(spec, min, max, config_.per_channel, rank_, axis_);
+}
+
+Result<Encoding> ObserverBase::encode_threshold(const QuantSpec& spec,
+                                                const std::vector<float>& threshold,
+                                                const std::vector<float>& data_min) const {
+  return encode_thresholds(spec, threshold, data_min, config_.per_channel, rank_, axis_);
+}
+
+}  // namespace quench::calib_internal

@@ -1,0 +1,471 @@
+#include "sim/quantsim.h"
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <unordered_map>
+
+#include "calib/observer.h"
+#include "ir/clone.h"
+#include "quant/quantize.h"
+#include "runtime/optimize.h"
+#include "sim/placement.h"
+
+namespace quench {
+
+namespace {
+
+// Index of the first NaN or Inf, or -1. Exponent bits all set <=> not finite; the OR over a chunk
+// vectorizes, the exact index is searched only in a bad chunk.
+int64_t first_non_finite(const float* x, int64_t n) {
+  constexpr int64_t kChunk = 4096;
+  for (int64_t start = 0; start < n; start += kChunk) {
+    const int64_t end = std::min(n, start + kChunk);
+    uint32_t bad = 0;
+    for (int64_t i = start; i < end; ++i) {
+      uint32_t bits;
+      std::memcpy(&bits, x + i, 4);
+      bad |= static_cast<uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
+    }
+    if (bad)
+      for (int64_t i = start; i < end; ++i)
+        if (!std::isfinite(x[i])) return i;
+  }
+  return -1;
+}
+
+std::string describe_bad_value(const Tensor& t, int64_t index) {
+  const float v = t.data<float>()[index];
+  return std::string(std::isnan(v) ? "NaN" : (v > 0 ? "+Inf" : "-Inf")) + " at element " +
+         std::to_string(index) + " of " + t.describe();
+}
+
+// Per-block min / max of a weight (blocks of spec.block_size along spec.axis), for per-block
+// encodings; param_shape is the data shape with dim(axis) -> ceil(dim / block).
+Result<Encoding> per_block_encoding(const Tensor& w, const QuantSpec& spec) {
+  const int rank = w.rank();
+  const int axis = spec.axis < 0 ? spec.axis + rank : spec.axis;
+  if (axis < 0 || axis >= rank)
+    return Status::invalid("block axis " + std::to_string(spec.axis) + " is out of range for " +
+                           w.describe());
+  const int64_t dim = w.dim(axis), block = spec.block_size;
+  const int64_t nblocks = (dim + block - 1) / block;
+  int64_t outer = 1, inner = 1;
+  for (int i = 0; i < axis; ++i) outer *= w.dim(i);
+  for (int i = axis + 1; i < rank; ++i) inner *= w.dim(i);
+  Shape pshape = w.shape();
+  pshape[static_cast<size_t>(axis)] = nblocks;
+  const int64_t nparams = outer * nblocks * inner;
+  std::vector<float> mn(static_cast<size_t>(nparams), INFINITY), mx(static_cast<size_t>(nparams), -INFINITY);
+  const float* x = w.data<float>();
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t d = 0; d < dim; ++d)
+      for (int64_t i = 0; i < inner; ++i) {
+        const float v = x[(o * dim + d) * inner + i];
+        const size_t p = static_cast<size_t>((o * nblocks + d / block) * inner + i);
+        mn[p] = std::min(mn[p], v);
+        mx[p] = std::max(mx[p], v);
+      }
+  return encoding_from_range(spec, mn, mx, pshape);
+}
+
+}  // namespace
+
+Result<BatchSource> random_batch_source(const Model& model, const Shape& input_shape,
+                                        int64_t num_batches, uint64_t seed) {
+  const Value* input = nullptr;
+  for (const Value* v : model.graph->inputs) {
+    if (v->is_constant()) continue;
+    if (input)
+      return Status::unsupported("data-free calibration needs a model with one input (found '" +
+                                 input->name + "' and '" + v->name + "')");
+    input = v;
+  }
+  if (!input) return Status::invalid("data-free calibration: the model has no input");
+  if (input->dtype != DType::kFloat32 && input->dtype != DType::kUndefined)
+    return Status::unsupported("data-free calibration: input '" + input->name + "' is " +
+                               std::string(dtype_name(input->dtype)) + ", not float32");
+  Shape shape = input_shape;
+  if (shape.size() == 3) shape.insert(shape.begin(), 1);
+  if (shape.empty()) {
+    // No input_shape: the model's declared shape with symbolic dimensions set to 1.
+    if (!input->has_shape)
+      return Status::invalid("data-free calibration: input '" + input->name +
+                             "' has no declared shape; give input_shape");
+    for (const Dim& d : input->shape) shape.push_back(d.known() ? d.value : 1);
+  }
+  for (int64_t d : shape)
+    if (d <= 0)
+      return Status::invalid("data-free calibration: input_shape " + shape_to_string(shape) +
+                             " has a dimension <= 0");
+  std::string name = input->name;
+  return BatchSource([name, shape, num_batches, seed](int64_t i) -> Result<Executor::Feeds> {
+    if (i >= num_batches) return Executor::Feeds{};
+    std::mt19937_64 rng(seed * 1000003u + static_cast<uint64_t>(i));
+    std::uniform_real_distribution<float> dist(0.0f, 1.0f);
+    Tensor t = Tensor::empty(DType::kFloat32, shape);
+    float* p = t.data<float>();
+    for (int64_t k = 0; k < t.numel(); ++k) p[k] = dist(rng);
+    return Executor::Feeds{{name, t}};
+  });
+}
+
+struct QuantSim::Impl {
+  QuantConfig config;
+  QuantSimOptions options;
+  std::shared_ptr<Model> sim;
+  std::vector<QuantPoint> points;
+  std::unordered_map<std::string, size_t> index;  // point value -> points[i]
+  std::unique_ptr<Executor> fp32_exec;
+  std::unique_ptr<Executor> q_exec;  // weights fake-quantized, activations through the tap
+  bool q_dirty = true;
+  bool bypass = false;
+
+  void warn(const std::string& m) const {
+    if (options.warn) options.warn(m);
+  }
+
+  void reindex() {
+    index.clear();
+    for (size_t i = 0; i < points.size(); ++i) index[points[i].value] = i;
+  }
+
+  // The encoding that holds for value `name` in the quantized run: its own point's, or that of
+  // the value it was copied or reshaped from (grid-keeping producers).
+  const Encoding* effective_encoding(const std::string& name) const {
+    const Value* v = sim->graph->find_value(name);
+    for (int depth = 0; v && depth < 64; ++depth) {
+      auto it = index.find(v->name);
+      if (it != index.end()) {
+        const QuantPoint& p = points[it->second];
+        return p.enabled && p.encoding ? &*p.encoding : nullptr;
+      }
+      if (!v->producer || !sim_internal::keeps_input_grid(v->producer->op_type)) return nullptr;
+      v = v->producer->input(0);
+    }
+    return nullptr;
+  }
+
+  Status quantize_weights() {
+    for (QuantPoint& p : points) {
+      if (p.kind != TensorKind::kWeight &&
+          !(p.kind == TensorKind::kBias && p.config.spec.bits != 32))
+        continue;
+      const Value* v = sim->graph->find_value(p.value);
+      const Tensor& w = v->constant;
+      int64_t bad = first_non_finite(w.data<float>(), w.numel());
+      if (bad >= 0)
+        return Status::invalid(std::string(tensor_kind_name(p.kind)) + " '" + p.value + "' of " +
+                               p.node + ": " + describe_bad_value(w, bad));
+      if (p.config.spec.granularity == Granularity::kPerBlock) {
+        QUENCH_ASSIGN_OR_RETURN(p.encoding, per_block_encoding(w, p.config.spec));
+        continue;
+      }
+      QUENCH_ASSIGN_OR_RETURN(auto obs, make_observer(p.config.observer));
+      QUENCH_RETURN_IF_ERROR(obs->update(w).with_context("'" + p.value + "'"));
+      auto e = obs->compute(p.config.spec);
+      if (!e.ok()) return e.status().with_context("'" + p.value + "' of node '" + p.node + "'");
+      p.encoding = std::move(e).value();
+    }
+    return Status();
+  }
+
+  // int32 biases: scale = input scale * weight scale (per output channel), zero point 0.
+  void set_bias_encodings() {
+    for (QuantPoint& p : points) {
+      if (p.kind != TensorKind::kBias || p.config.spec.bits != 32) continue;
+      p.encoding.reset();
+      const Node* node = nullptr;
+      for (const Node* n : sim->graph->nodes())
+        if (n->name == p.node) node = n;
+      if (!node || !node->input(0) || !node->input(1)) continue;
+      const Encoding* ein = effective_encoding(node->inputs[0]->name);
+      auto wit = index.find(node->inputs[1]->name);
+      if (!ein || ein->num_params() != 1 || wit == index.end()) continue;
+      const QuantPoint& wp = points[wit->second];
+      if (!wp.enabled || !wp.encoding || wp.encoding->spec.granularity == Granularity::kPerBlock)
+        continue;
+      const Tensor& b = sim->graph->find_value(p.value)->constant;
+      Encoding e;
+      e.spec = p.config.spec;
+      e.param_shape = {b.numel()};
+      for (int64_t c = 0; c < b.numel(); ++c) {
+        const float sw = wp.encoding->scale[wp.encoding->num_params() == 1 ? 0 : static_cast<size_t>(c)];
+        e.scale.push_back(ein->scale[0] * sw);
+        e.zero_point.push_back(0);
+      }
+      if (wp.encoding->num_params() != 1 && wp.encoding->num_params() != b.numel()) continue;
+      p.encoding = std::move(e);
+    }
+  }
+
+  Status build_q_exec() {
+    auto qmodel = std::make_shared<Model>(clone_model(*sim));
+    for (const QuantPoint& p : points) {
+      if ((p.kind != TensorKind::kWeight && p.kind != TensorKind::kBias) || !p.enabled ||
+          !p.encoding)
+        continue;
+      Value* v = qmodel->graph->find_value(p.value);
+      QUENCH_ASSIGN_OR_RETURN(v->constant, fake_quantize(v->constant, *p.encoding));
+    }
+    ExecutorOptions eo;
+    eo.num_threads = options.num_threads;
+    QUENCH_ASSIGN_OR_RETURN(q_exec, Executor::create(qmodel, eo));
+    // The tap applies the activation quantizers; points are looked up by name.
+    std::unordered_map<std::string, const Encoding*> active;
+    std::vector<std::string> watch;
+    for (const QuantPoint& p : points)
+      if ((p.kind == TensorKind::kActivation || p.kind == TensorKind::kInput) && p.enabled &&
+          p.encoding) {
+        active[p.value] = &*p.encoding;
+        watch.push_back(p.value);
+      }
+    q_dirty = false;
+    if (watch.empty()) return Status();  // weights only: no tap, the fast plan as it is
+    q_exec->set_tap([active = std::move(active)](const TapEvent& e) -> Status {
+      auto it = active.find(std::string(e.name));
+      if (it == active.end() || e.tensor->dtype() != DType::kFloat32) return Status();
+      // A new tensor: the value may alias a caller's feed or another value (Reshape).
+      QUENCH_ASSIGN_OR_RETURN(*e.tensor, fake_quantize(*e.tensor, *it->second));
+      return Status();
+    }, std::move(watch));
+    q_dirty = false;
+    return Status();
+  }
+};
+
+QuantSim::QuantSim(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+QuantSim::~QuantSim() = default;
+
+Result<std::unique_ptr<QuantSim>> QuantSim::create(std::shared_ptr<const Model> fp32,
+                                                   const QuantConfig& config,
+                                                   QuantSimOptions options) {
+  auto impl = std::make_unique<Impl>();
+  impl->config = config;
+  impl->options = std::move(options);
+  const AlgorithmOptions& a = config.algorithms;
+  auto not_yet = [](const char* what) {
+    return Status::unsupported(std::string(what) +
+                               " is not supported yet (accuracy-recovery algorithms are a later "
+                               "stage); remove it from the config");
+  };
+  if (a.adaround) return not_yet("AdaRound");
+  if (a.admm) return not_yet("keep_acc admm");
+  if (a.easy_quant) return not_yet("keep_acc easy_quant");
+  if (a.round_opt) return not_yet("keep_acc round_opt");
+  if (a.amp_num > 0) return not_yet("amp_num");
+  if (a.cle) impl->warn("cross-layer equalization (include_cle) is not implemented yet: skipped");
+  if (a.bias_correction)
+    impl->warn("bias correction (include_bias_corr) is not implemented yet: skipped");
+  if (a.convert_relu6_to_relu) impl->warn("convert_relu6_to_relu is not implemented yet: skipped");
+  if (a.convert_silu_to_hswish)
+    impl->warn("convert_silu_to_hswish is not implemented yet: skipped");
+
+  struct Named {
+    const char* name;
+    const TensorQuantConfig* c;
+  };
+  for (Named n : {Named{"input", &config.input}, Named{"activation", &config.activation},
+                  Named{"weights", &config.weight}}) {
+    if (!n.c->enabled) continue;
+    QUENCH_RETURN_IF_ERROR(n.c->spec.validate().with_context(std::string("config: ") + n.name));
+  }
+
+  impl->sim = std::make_shared<Model>(clone_model(*fp32));
+  if (a.fold_batchnorm) optimize_for_inference(*impl->sim);
+  std::vector<std::string> notes;
+  QUENCH_ASSIGN_OR_RETURN(impl->points,
+                          sim_internal::place_quant_points(*impl->sim, config, &notes));
+  for (const std::string& n : notes) impl->warn(n);
+  for (const QuantPoint& p : impl->points) {
+    if (p.config.spec.bits == 32) continue;  // int32 bias, derived
+    QUENCH_RETURN_IF_ERROR(p.config.spec.validate().with_context(
+        std::string(tensor_kind_name(p.kind)) + " '" + p.value + "'"));
+    QUENCH_ASSIGN_OR_RETURN(auto probe, make_observer(p.config.observer));
+    (void)probe;
+  }
+  impl->reindex();
+  QUENCH_RETURN_IF_ERROR(impl->quantize_weights());
+  ExecutorOptions eo;
+  eo.num_threads = impl->options.num_threads;
+  QUENCH_ASSIGN_OR_RETURN(impl->fp32_exec, Executor::create(impl->sim, eo));
+  return std::unique_ptr<QuantSim>(new QuantSim(std::move(impl)));
+}
+
+Status QuantSim::compute_encodings(const BatchSource& source, int64_t num_batches) {
+  Impl& m = *impl_;
+  std::vector<size_t> act;  // activation / input points
+  for (size_t i = 0; i < m.points.size(); ++i)
+    if (m.points[i].kind == TensorKind::kActivation || m.points[i].kind == TensorKind::kInput)
+      act.push_back(i);
+  std::vector<std::unique_ptr<Observer>> main(act.size()), batch(act.size());
+  std::unordered_map<std::string, size_t> slot;  // value -> position in act
+  std::vector<std::string> watch;
+  for (size_t k = 0; k < act.size(); ++k) {
+    QUENCH_ASSIGN_OR_RETURN(main[k], make_observer(m.points[act[k]].config.observer));
+    slot[m.points[act[k]].value] = k;
+    watch.push_back(m.points[act[k]].value);
+  }
+  std::vector<bool> seen(act.size(), false), non_float(act.size(), false);
+
+  int64_t batch_index = 0;
+  std::string bad;  // set by the tap when a value holds NaN / Inf
+  m.fp32_exec->set_tap([&](const TapEvent& e) -> Status {
+    auto it = slot.find(std::string(e.name));
+    if (it == slot.end()) return Status();
+    const size_t k = it->second;
+    if (e.tensor->dtype() != DType::kFloat32) {
+      non_float[k] = true;
+      return Status();
+    }
+    int64_t badi = first_non_finite(e.tensor->data<float>(), e.tensor->numel());
+    if (badi >= 0) {
+      bad = "calibration batch " + std::to_string(batch_index) + ": value '" + std::string(e.name) +
+            "'" + (e.producer ? " (output of " + e.producer->label() + ")" : " (model input)") +
+            " holds " + describe_bad_value(*e.tensor, badi);
+      return Status::invalid(bad);
+    }
+    seen[k] = true;
+    return batch[k]->update(*e.tensor).with_context("calibration batch " +
+                                                    std::to_string(batch_index) + ": value '" +
+                                                    std::string(e.name) + "'");
+  }, std::move(watch));
+  struct ClearTap {
+    Executor* e;
+    ~ClearTap() { e->set_tap({}); }
+  } clear{m.fp32_exec.get()};
+
+  int64_t used = 0, skipped = 0;
+  for (; num_batches < 0 || batch_index < num_batches; ++batch_index) {
+    QUENCH_ASSIGN_OR_RETURN(Executor::Feeds feeds, source(batch_index));
+    if (feeds.empty()) break;
+    for (size_t k = 0; k < act.size(); ++k) batch[k] = main[k]->clone_empty();
+    bad.clear();
+    auto r = m.fp32_exec->run(feeds);
+    if (!r.ok()) {
+      if (!bad.empty() && m.options.skip_bad_batches) {
+        m.warn(bad + "; batch skipped");
+        ++skipped;
+        continue;
+      }
+      return r.status();
+    }
+    for (size_t k = 0; k < act.size(); ++k)
+      if (batch[k]->num_batches() > 0) QUENCH_RETURN_IF_ERROR(main[k]->merge(*batch[k]));
+    ++used;
+    if (m.options.progress) m.options.progress(batch_index + 1, num_batches);
+  }
+  if (batch_index == 0) return Status::invalid("calibration set is empty: no batch to calibrate on");
+  if (used == 0)
+    return Status::invalid("every calibration batch (" + std::to_string(skipped) +
+                           ") held NaN or Inf: nothing to calibrate on");
+
+  std::vector<QuantPoint> kept;
+  for (size_t i = 0, k = 0; i < m.points.size(); ++i) {
+    QuantPoint& p = m.points[i];
+    const bool is_act = k < act.size() && act[k] == i;
+    if (!is_act) {
+      kept.push_back(std::move(p));
+      continue;
+    }
+    const size_t kk = k++;
+    if (non_float[kk]) continue;  // shapes, indices: never quantized
+    if (!seen[kk]) {
+      m.warn("value '" + p.value + "' was never computed during calibration; left unquantized");
+      continue;
+    }
+    auto e = main[kk]->compute(p.config.spec);
+    if (!e.ok()) return e.status().with_context("value '" + p.value + "'");
+    p.encoding = std::move(e).value();
+    kept.push_back(std::move(p));
+  }
+  m.points = std::move(kept);
+  m.reindex();
+  m.set_bias_encodings();
+  m.q_dirty = true;
+  return Status();
+}
+
+Result<std::vector<Tensor>> QuantSim::run(const Executor::Feeds& feeds) {
+  Impl& m = *impl_;
+  if (m.bypass) return m.fp32_exec->run(feeds);
+  if (m.q_dirty || !m.q_exec) QUENCH_RETURN_IF_ERROR(m.build_q_exec());
+  return m.q_exec->run(feeds);
+}
+
+Result<std::vector<Tensor>> QuantSim::run_fp32(const Executor::Feeds& feeds) {
+  return impl_->fp32_exec->run(feeds);
+}
+
+void QuantSim::set_bypass(bool bypass) { impl_->bypass = bypass; }
+
+int QuantSim::set_enabled(std::string_view name, bool enabled) {
+  int n = 0;
+  for (QuantPoint& p : impl_->points)
+    if (p.value == name || p.source_value == name || p.node == name) {
+      p.enabled = enabled;
+      ++n;
+    }
+  if (n) {
+    impl_->set_bias_encodings();
+    impl_->q_dirty = true;
+  }
+  return n;
+}
+
+int QuantSim::set_enabled_by_op_type(std::string_view op_type, bool enabled) {
+  int n = 0;
+  for (QuantPoint& p : impl_->points)
+    if (p.op_type == op_type) {
+      p.enabled = enabled;
+      ++n;
+    }
+  if (n) {
+    impl_->set_bias_encodings();
+    impl_->q_dirty = true;
+  }
+  return n;
+}
+
+int QuantSim::set_enabled_by_kind(TensorKind kind, bool enabled) {
+  int n = 0;
+  for (QuantPoint& p : impl_->points)
+    if (p.kind == kind) {
+      p.enabled = enabled;
+      ++n;
+    }
+  if (n) {
+    impl_->set_bias_encodings();
+    impl_->q_dirty = true;
+  }
+  return n;
+}
+
+const std::vector<QuantPoint>& QuantSim::points() const { return impl_->points; }
+
+QuantPoint* QuantSim::find_point(std::string_view value) {
+  auto it = impl_->index.find(std::string(value));
+  return it == impl_->index.end() ? nullptr : &impl_->points[it->second];
+}
+
+Status QuantSim::set_encoding(std::string_view value, const Encoding& e) {
+  QuantPoint* p = find_point(value);
+  if (!p) return Status::not_found("no quantization point on value '" + std::string(value) + "'");
+  const Value* v = impl_->sim->graph->find_value(p->value);
+  const Shape* shape = v && v->is_constant() ? &v->constant.shape() : nullptr;
+  QUENCH_RETURN_IF_ERROR(e.validate(shape).with_context("encoding for '" + std::string(value) + "'"));
+  p->encoding = e;
+  impl_->set_bias_encodings();
+  impl_->q_dirty = true;
+  return Status();
+}
+
+const Model& QuantSim::sim_model() const { return *impl_->sim; }
+std::shared_ptr<const Model> QuantSim::sim_model_ptr() const { return impl_->sim; }
+const QuantConfig& QuantSim::config() const { return impl_->config; }
+
+QuantizedModel QuantSim::quantized_model() const {
+  return QuantizedModel{impl_->sim, impl_->points, impl_->config};
+}
+
+}  // namespace quench

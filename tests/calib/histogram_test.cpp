@@ -1,0 +1,175 @@
+// PowerOfTwoHistogram: binning, exact range growth, bit-exact merge, resampling.
+#include "calib/histogram.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <numeric>
+
+#include "generic_test_data.h"
+
+namespace quench {
+namespace {
+
+using Sides = PowerOfTwoHistogram::Sides;
+
+double sum_of(const std::vector<double>& v) { return std::accumulate(v.begin(), v.end(), 0.0); }
+
+TEST(PowerOfTwoHistogram, BinsByHand) {
+  // 4 bins per side: after 3.0 the range is [-4, 4) (3 < 2^2), bins of width 1.
+  PowerOfTwoHistogram h(Sides::kSigned, 4);
+  const std::vector<float> x = {0.5f, -0.5f, 3.0f, -4.0f + 1e-6f, 0.0f, 1.0f};
+  h.add(x.data(), static_cast<int64_t>(x.size()));
+  EXPECT_EQ(h.exponent(), 2);
+  EXPECT_EQ(h.bin_width(), 1.0);
+  EXPECT_EQ(h.lower_edge(), -4.0);
+  // bins: [-4,-3) [-3,-2) [-2,-1) [-1,0) [0,1) [1,2) [2,3) [3,4)
+  const std::vector<uint64_t> expected = {1, 0, 0, 1, 2, 1, 0, 1};
+  EXPECT_EQ(h.bins(), expected);
+  EXPECT_EQ(h.total(), 6);
+  EXPECT_EQ(h.min(), -4.0f + 1e-6f);
+  EXPECT_EQ(h.max(), 3.0f);
+  EXPECT_FLOAT_EQ(h.abs_max(), 4.0f - 1e-6f);
+}
+
+TEST(PowerOfTwoHistogram, ValueAtThePowerOfTwoNeedsTheNextExponent) {
+  // Ranges are half-open: 4.0 does not fit [-4, 4) and needs e = 3.
+  PowerOfTwoHistogram h(Sides::kAbs, 4);
+  const std::vector<float> x = {4.0f, -1.0f};
+  h.add(x.data(), 2);
+  EXPECT_EQ(h.exponent(), 3);
+  const std::vector<uint64_t> expected = {1, 0, 1, 0};  // |x| bins of width 2 over [0, 8)
+  EXPECT_EQ(h.bins(), expected);
+}
+
+TEST(PowerOfTwoHistogram, RangeGrowthEqualsAFreshHistogram) {
+  // Small values first, then a value 1000x larger: the pairwise-merged bins must equal those of a
+  // histogram that saw the large value first.
+  const std::vector<float> small = testing::gaussian(5000, 3, 0.0, 0.01);
+  const std::vector<float> big = {7.5f, -12.0f};
+  PowerOfTwoHistogram grown, fresh;
+  grown.add(small.data(), static_cast<int64_t>(small.size()));
+  const int e_small = grown.exponent();
+  grown.add(big.data(), 2);
+  fresh.add(big.data(), 2);
+  fresh.add(small.data(), static_cast<int64_t>(small.size()));
+  EXPECT_LT(e_small, grown.exponent());
+  EXPECT_EQ(grown.exponent(), 4);
+  EXPECT_EQ(grown.bins(), fresh.bins());
+  EXPECT_EQ(grown.min(), fresh.min());
+  EXPECT_EQ(grown.max(), fresh.max());
+}
+
+TEST(PowerOfTwoHistogram, ZerosBeforeAnyRangeAreKept) {
+  PowerOfTwoHistogram a(Sides::kSigned, 8), b(Sides::kSigned, 8);
+  const std::vector<float> zeros(5, 0.0f), x = {0.3f, -0.2f};
+  a.add(zeros.data(), 5);
+  a.add(x.data(), 2);
+  b.add(x.data(), 2);
+  b.add(zeros.data(), 5);
+  EXPECT_EQ(a.bins(), b.bins());
+  EXPECT_EQ(a.total(), 7);
+  // e = -1 (0.3 < 2^-1), w = 1/16: zeros in relative bin 0 (index 8), 0.3 in 4, -0.2 in -4.
+  EXPECT_EQ(a.exponent(), -1);
+  EXPECT_EQ(a.bins()[8], 5u);
+  EXPECT_EQ(a.bins()[12], 1u);
+  EXPECT_EQ(a.bins()[4], 1u);
+}
+
+struct SplitCase {
+  const char* name;
+  Sides sides;
+  std::vector<int> split;  // batches seen by each part, in order
+};
+
+TEST(PowerOfTwoHistogram, MergeOfSplitBatchesIsBitExact) {
+  // Six batches of very different scales, observed in one histogram or split into parts that are
+  // merged in order and out of order.
+  std::vector<std::vector<float>> batches;
+  for (int b = 0; b < 6; ++b)
+    batches.push_back(testing::gaussian(3000, 10 + b, 0.1 * b, std::pow(4.0, b - 2)));
+  const std::vector<SplitCase> cases = {
+      {"2+4", Sides::kSigned, {2, 4}}, {"3+3", Sides::kSigned, {3, 3}},
+      {"1+1+4", Sides::kSigned, {1, 1, 4}}, {"abs 2+4", Sides::kAbs, {2, 4}},
+      {"abs 5+1", Sides::kAbs, {5, 1}}};
+  for (const SplitCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    PowerOfTwoHistogram all(c.sides);
+    for (const auto& b : batches) all.add(b.data(), static_cast<int64_t>(b.size()));
+    std::vector<PowerOfTwoHistogram> parts;
+    size_t next = 0;
+    for (int count : c.split) {
+      parts.emplace_back(c.sides);
+      for (int k = 0; k < count; ++k, ++next)
+        parts.back().add(batches[next].data(), static_cast<int64_t>(batches[next].size()));
+    }
+    PowerOfTwoHistogram forward = parts[0];
+    for (size_t p = 1; p < parts.size(); ++p) forward.merge(parts[p]);
+    PowerOfTwoHistogram backward = parts.back();
+    for (size_t p = parts.size() - 1; p-- > 0;) backward.merge(parts[p]);
+    for (const PowerOfTwoHistogram* m : {&forward, &backward}) {
+      EXPECT_EQ(m->bins(), all.bins());
+      EXPECT_EQ(m->exponent(), all.exponent());
+      EXPECT_EQ(m->total(), all.total());
+      EXPECT_EQ(m->min(), all.min());
+      EXPECT_EQ(m->max(), all.max());
+    }
+  }
+}
+
+TEST(PowerOfTwoHistogram, MergeWithEmptyAndZeroOnly) {
+  const std::vector<float> x = testing::gen(100, 1), zeros(3, 0.0f);
+  PowerOfTwoHistogram a, empty, z;
+  a.add(x.data(), 100);
+  z.add(zeros.data(), 3);
+  PowerOfTwoHistogram expected = a;
+  expected.add(zeros.data(), 3);
+  a.merge(empty);
+  a.merge(z);
+  EXPECT_EQ(a.bins(), expected.bins());
+  PowerOfTwoHistogram e2;
+  e2.merge(expected);
+  EXPECT_EQ(e2.bins(), expected.bins());
+  EXPECT_EQ(e2.total(), 103);
+}
+
+TEST(PowerOfTwoHistogram, ResampleConservesMass) {
+  const std::vector<float> x = testing::gaussian(20000, 5, 0.5, 2.0);
+  PowerOfTwoHistogram h;
+  h.add(x.data(), static_cast<int64_t>(x.size()));
+  // Inside the data range, over it, and a narrow window (the rest goes to the end bins).
+  for (auto [lo, hi, n] : std::vector<std::tuple<double, double, int>>{
+           {h.min(), h.max(), 2048}, {-20.0, 20.0, 100}, {-0.5, 0.5, 7}, {0.0, h.abs_max(), 2048}}) {
+    const std::vector<double> r = h.resample(lo, hi, n);
+    ASSERT_EQ(r.size(), static_cast<size_t>(n));
+    EXPECT_NEAR(sum_of(r), 20000.0, 1e-6);
+  }
+}
+
+TEST(PowerOfTwoHistogram, ResampleSplitsABinByOverlap) {
+  // One value in fine bin [1, 2) (width 1); target bins over [0, 4) of width 0.5 and 2.
+  PowerOfTwoHistogram h(Sides::kAbs, 4);
+  const std::vector<float> x = {1.25f, 3.5f};  // e = 2: bins [0,1) [1,2) [2,3) [3,4)
+  h.add(x.data(), 2);
+  const std::vector<double> fine = h.resample(0.0, 4.0, 8);
+  const std::vector<double> expected = {0, 0, 0.5, 0.5, 0, 0, 0.5, 0.5};
+  for (size_t i = 0; i < 8; ++i) EXPECT_DOUBLE_EQ(fine[i], expected[i]) << i;
+  const std::vector<double> narrow = h.resample(1.5, 3.0, 3);  // outside mass to the end bins
+  EXPECT_DOUBLE_EQ(narrow[0], 1.0);  // [1, 1.5) of the first value + [1.5, 2.0)
+  EXPECT_DOUBLE_EQ(narrow[1], 0.0);
+  EXPECT_DOUBLE_EQ(narrow[2], 1.0);  // the value in [3, 4)
+}
+
+TEST(PowerOfTwoHistogram, MemoryIsFixed) {
+  PowerOfTwoHistogram h;
+  const int64_t before = h.memory_bytes();
+  for (int b = 0; b < 20; ++b) {
+    const std::vector<float> x = testing::gaussian(10000, b, 0.0, 1.0 + b);
+    h.add(x.data(), static_cast<int64_t>(x.size()));
+  }
+  EXPECT_EQ(h.memory_bytes(), before);
+  EXPECT_LE(before, 2 * PowerOfTwoHistogram::kFineBinsPerSide * 8 + 256);
+}
+
+}  // namespace
+}  // namespace quench

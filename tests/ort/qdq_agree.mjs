@@ -1,0 +1,141 @@
+#!/usr/bin/env node
+// Quantized-export check: `quench quantize` calibrates a model, writes the QDQ ONNX model and the
+// AIMET encodings, and saves its own simulated (fake-quantized) logits on the Fashion-MNIST test
+// images; onnxruntime then runs the exported QDQ model on the same images. A variant passes when
+//   - onnxruntime loads the model,
+//   - the top-1 predictions agree on >= 99.5 % of the images, and
+//   - max |ort - quench| over all logits <= 2 quantization steps of the output encoding
+//     (the scale of the model output's activation encoding); 4 for the ViT, see kVariants.
+//
+//   node tests/ort/qdq_agree.mjs --quench BUILD/tools/cli/quench [--ort BUILD] [--work DIR]
+//        [--limit N] [--only NAME] [--threads N]
+//
+// One line per variant; exits 1 if any variant fails.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { readNpy } from './npy.mjs';
+import { kFashionDir, kRepoRoot, loadFashionTest, loadOrt, parseArgs } from './ort_util.mjs';
+
+const kUsage = 'usage: node qdq_agree.mjs --quench QUENCH [--ort BUILD_DIR] [--work DIR] ' +
+  '[--limit N] [--only NAME] [--threads N]';
+
+// name, model, extra `quench quantize` arguments, evaluated images (0 = --limit), allowed logit
+// difference in output quantization steps.
+// The ViT gets 4 steps: its seven requantized attention / MLP blocks turn last-bit differences of
+// float kernels (Erf, Softmax, LayerNorm, MatMul accumulation order) into one-step flips at inner
+// quantizers that add up; with onnxruntime's graph optimizations off (DequantizeLinear -> float op
+// -> QuantizeLinear, as quench simulates) the difference is 2.0 steps, and its integer kernels
+// (QLinearMatMul) add the rest.
+const kVariants = [
+  ['fashion_w8a8_per_channel', 'models/fashion_cnn.onnx', [], 0, 2],
+  ['fashion_w8a8_per_tensor_entropy', 'models/fashion_cnn.onnx',
+    ['--weights', 'per-tensor', '--method', 'entropy'], 0, 2],
+  ['fashion_w4a8_per_channel', 'models/fashion_cnn.onnx', ['--w-bits', '4'], 0, 2],
+  ['fashion_w6a8_per_channel', 'models/fashion_cnn.onnx', ['--w-bits', '6'], 2000, 2],
+  ['resnet_w8a8', 'models/zoo/resnet_fmnist.onnx', [], 2000, 2],
+  ['mobilenetv2_w8a8', 'models/zoo/mobilenetv2_fmnist.onnx', [], 2000, 2],
+  ['vit_w8a8_percentile', 'models/zoo/vit_fmnist.onnx', ['--method', 'percentile'], 1000, 4],
+];
+
+function outputScale(encodingsFile, outputName) {
+  const j = JSON.parse(fs.readFileSync(encodingsFile, 'utf8'));
+  const acts = j.activation_encodings;
+  if (Array.isArray(acts)) {
+    const e = acts.find((a) => a.name === outputName);
+    if (e) return Math.max(...e.scale);
+  } else if (acts && acts[outputName]) {
+    return Math.max(...acts[outputName].map((c) => c.scale));
+  }
+  throw new Error(`${encodingsFile}: no activation encoding for output "${outputName}"`);
+}
+
+async function checkVariant(ort, opts, [name, model, extra, count, maxSteps]) {
+  const work = path.join(opts.work, name);
+  fs.rmSync(work, { recursive: true, force: true });
+  fs.mkdirSync(work, { recursive: true });
+  const n = count || opts.limit;
+  const logitsFile = path.join(work, 'quench_logits.npy');
+  const args = ['quantize', path.join(kRepoRoot, model),
+    '--calib', path.join(kFashionDir, 'train-images-idx3-ubyte.gz'), '--calib-size', '256',
+    '--eval', path.join(kFashionDir, 't10k-images-idx3-ubyte.gz'),
+    '--eval-labels', path.join(kFashionDir, 't10k-labels-idx1-ubyte.gz'),
+    '--eval-limit', String(n), '-o', work, '--export', 'qdq,aimet',
+    '--save-outputs', logitsFile, '--json', ...extra];
+  if (opts.threads) args.push('--threads', String(opts.threads));
+  const proc = spawnSync(opts.quench, args, { encoding: 'utf8', maxBuffer: 64 << 20 });
+  if (proc.error || proc.status !== 0) {
+    return { ok: false, line: `quench quantize failed: ${proc.error ?? proc.stderr.trim()}` };
+  }
+  const summary = JSON.parse(proc.stdout);
+  const stem = path.basename(model, '.onnx');
+  const qdq = path.join(work, `${stem}_qdq.onnx`);
+  const session = await ort.InferenceSession.create(qdq, {
+    logSeverityLevel: 3, intraOpNumThreads: opts.threads || 1, interOpNumThreads: 1, executionMode: 'sequential',
+  });
+  const outputName = session.outputNames[0];
+  const step = outputScale(path.join(work, `${stem}.encodings`), outputName);
+  const mine = readNpy(logitsFile);
+  const classes = mine.shape[1];
+  const images = loadFashionTest(0, n);
+  let same = 0;
+  let maxDiff = 0;
+  const batch = 250;
+  for (let start = 0; start < n; start += batch) {
+    const rows = Math.min(batch, n - start);
+    const data = images.tensor.data.subarray(start * 784, (start + rows) * 784);
+    const feeds = { [session.inputNames[0]]: new ort.Tensor('float32', data, [rows, 1, 28, 28]) };
+    const out = (await session.run(feeds))[outputName].data;
+    for (let r = 0; r < rows; r++) {
+      let bo = 0;
+      let bq = 0;
+      for (let c = 0; c < classes; c++) {
+        const o = out[r * classes + c];
+        const q = mine.data[(start + r) * classes + c];
+        maxDiff = Math.max(maxDiff, Math.abs(o - q));
+        if (o > out[r * classes + bo]) bo = c;
+        if (q > mine.data[(start + r) * classes + bq]) bq = c;
+      }
+      if (bo === bq) same++;
+    }
+  }
+  const agreement = same / n;
+  const ok = agreement >= 0.995 && maxDiff <= maxSteps * step;
+  const acc = summary.eval?.quant_top1;
+  return {
+    ok,
+    line: `agreement ${(100 * agreement).toFixed(2)}% (${n} images), max |diff| ${maxDiff.toExponential(2)}` +
+      ` = ${(maxDiff / step).toFixed(2)} steps (limit ${maxSteps}, step ${step.toExponential(2)})` +
+      (acc !== undefined ? `, quench top-1 ${(100 * acc).toFixed(2)}% (fp32 ${(100 * summary.eval.fp32_top1).toFixed(2)}%)` : ''),
+  };
+}
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2), {
+    quench: 'string', ort: 'string', work: 'string', limit: 'number', only: 'string',
+    threads: 'number', help: 'bool',
+  });
+  if (opts.help || !opts.quench) {
+    console.log(kUsage);
+    process.exit(opts.help ? 0 : 2);
+  }
+  opts.work ??= path.join(kRepoRoot, 'build', 'qdq-agree');
+  opts.limit ??= 10000;
+  const ort = loadOrt(opts.ort);
+  let failed = 0;
+  for (const v of kVariants) {
+    if (opts.only && v[0] !== opts.only) continue;
+    let r;
+    try {
+      r = await checkVariant(ort, opts, v);
+    } catch (e) {
+      r = { ok: false, line: String(e.message ?? e) };
+    }
+    if (!r.ok) failed++;
+    console.log(`${r.ok ? 'PASS' : 'FAIL'} ${v[0]}: ${r.line}`);
+  }
+  process.exit(failed ? 1 : 0);
+}
+
+main();

@@ -1,0 +1,292 @@
+// quench quantize MODEL --calib DATA [--config FILE] [-o OUTDIR]: calibrates the model, writes the
+// QDQ ONNX model and the encodings files, and prints a summary (FP32 vs quantized accuracy with
+// labels, otherwise output SQNR and cosine similarity).
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "commands.h"
+#include "config/config_formats.h"
+#include "core/file_io.h"
+#include "data/npy.h"
+#include "export/export.h"
+#include "quantize_flow.h"
+
+namespace quench::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct QuantizeOptions {
+  std::string model;
+  std::string calib, calib_labels;
+  std::string eval, eval_labels;
+  int64_t calib_size = 512;
+  int64_t eval_limit = 0;
+  int64_t batch = 64;
+  int threads = 0;
+  std::string config, config_format = "auto";
+  std::string method;
+  std::string weights;  // per-channel | per-tensor
+  int w_bits = 0, a_bits = 0;
+  int default_output_bw = 8, default_param_bw = 8;
+  std::string out = "quantized";
+  std::string exports = "qdq,aimet,vai_q";
+  std::string save_outputs;
+  bool skip_bad_batches = false;
+  bool json = false;
+  std::optional<float> scale;
+  std::string mean, std, layout = "nchw";
+};
+
+Result<DataOptions> data_options(const QuantizeOptions& o, const Model& model, int64_t limit) {
+  DataOptions opt;
+  opt.scale = o.scale;
+  opt.limit = limit;
+  QUENCH_ASSIGN_OR_RETURN(opt.layout, parse_layout(o.layout));
+  if (!o.mean.empty()) {
+    QUENCH_ASSIGN_OR_RETURN(opt.mean, parse_float_list(o.mean, "--mean"));
+  }
+  if (!o.std.empty()) {
+    QUENCH_ASSIGN_OR_RETURN(opt.std, parse_float_list(o.std, "--std"));
+  }
+  std::vector<const Value*> inputs = feed_inputs(model);
+  if (inputs.size() == 1) opt = data_options_for_model(opt, *inputs[0], false);
+  return opt;
+}
+
+// Command-line settings override the defaults of the config (not its per-layer rules).
+Status apply_overrides(const QuantizeOptions& o, QuantConfig& c) {
+  if (!o.method.empty()) {
+    QUENCH_ASSIGN_OR_RETURN(CalibMethod m, parse_calib_method(o.method));
+    c.activation.observer.method = m;
+    c.input.observer.method = m;
+  }
+  if (!o.weights.empty()) {
+    if (o.weights == "per-channel") c.weight.spec.granularity = Granularity::kPerChannel;
+    else if (o.weights == "per-tensor") c.weight.spec.granularity = Granularity::kPerTensor;
+    else return Status::invalid("--weights: '" + o.weights + "' is not per-channel or per-tensor");
+  }
+  if (o.w_bits) c.weight.spec.bits = o.w_bits;
+  if (o.a_bits) {
+    c.activation.spec.bits = o.a_bits;
+    c.input.spec.bits = o.a_bits;
+  }
+  return Status();
+}
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ','))
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+Status run_quantize(const QuantizeOptions& o) {
+  QUENCH_ASSIGN_OR_RETURN(std::shared_ptr<Model> model, load_model_file(o.model));
+  QuantConfig config;
+  if (!o.config.empty()) {
+    QUENCH_ASSIGN_OR_RETURN(ConfigFormat fmt, parse_config_format(o.config_format));
+    QUENCH_ASSIGN_OR_RETURN(std::string text, read_file(o.config));
+    QUENCH_ASSIGN_OR_RETURN(config, parse_quant_config(text, fmt, o.config, o.default_output_bw,
+                                                       o.default_param_bw));
+  } else {
+    config = default_quant_config();
+  }
+  QUENCH_RETURN_IF_ERROR(apply_overrides(o, config));
+  const std::vector<std::string> exports = split_list(o.exports);
+  for (const std::string& e : exports)
+    if (e != "qdq" && e != "aimet" && e != "aimet-0.6.1" && e != "vai_q" && e != "modelslim")
+      return Status::invalid("--export: unknown format '" + e +
+                             "' (qdq, aimet, aimet-0.6.1, vai_q, modelslim)");
+
+  std::unique_ptr<Dataset> calib;
+  if (!o.calib.empty()) {
+    QUENCH_ASSIGN_OR_RETURN(DataOptions opt, data_options(o, *model, 0));
+    QUENCH_ASSIGN_OR_RETURN(calib, open_dataset(o.calib, o.calib_labels, opt));
+  } else if (!config.data_free) {
+    return Status::invalid("--calib is required (only a data-free modelslim config runs without data)");
+  }
+  CalibrateOptions co;
+  co.samples = o.calib_size;
+  co.batch = o.batch;
+  co.threads = o.threads;
+  co.skip_bad_batches = o.skip_bad_batches;
+  QUENCH_ASSIGN_OR_RETURN(Calibrated cal, calibrate(model, config, calib.get(), co));
+
+  // Evaluation: the --eval set, else the calibration set.
+  std::unique_ptr<Dataset> eval_data;
+  std::string eval_path = o.eval.empty() ? o.calib : o.eval;
+  if (!o.eval.empty()) {
+    QUENCH_ASSIGN_OR_RETURN(DataOptions opt, data_options(o, *model, o.eval_limit));
+    QUENCH_ASSIGN_OR_RETURN(eval_data, open_dataset(o.eval, o.eval_labels, opt));
+  } else if (!o.calib.empty()) {
+    QUENCH_ASSIGN_OR_RETURN(DataOptions opt, data_options(o, *model, o.eval_limit));
+    QUENCH_ASSIGN_OR_RETURN(eval_data, open_dataset(o.calib, o.calib_labels, opt));
+  }
+  QuantSim& sim = *cal.sim;
+  std::optional<EvalResult> fp32, quant;
+  OutputAgreement agree;
+  if (eval_data) {
+    RunFn fp = [&](const Executor::Feeds& f) { return sim.run_fp32(f); };
+    // The quantized first output of every evaluated sample, for --save-outputs.
+    std::vector<float> saved;
+    Shape saved_row;
+    RunFn q = [&](const Executor::Feeds& f) -> Result<std::vector<Tensor>> {
+      QUENCH_ASSIGN_OR_RETURN(std::vector<Tensor> out, sim.run(f));
+      if (!o.save_outputs.empty() && !out.empty() && out[0].dtype() == DType::kFloat32) {
+        QUENCH_ASSIGN_OR_RETURN(Tensor y, to_plain(out[0]));
+        saved.insert(saved.end(), y.data<float>(), y.data<float>() + y.numel());
+        saved_row.assign(y.shape().begin() + 1, y.shape().end());
+      }
+      return out;
+    };
+    QUENCH_ASSIGN_OR_RETURN(fp32, evaluate(*model, fp, *eval_data, o.batch, eval_path));
+    QUENCH_ASSIGN_OR_RETURN(quant, evaluate(*model, q, *eval_data, o.batch, eval_path, fp, &agree));
+    if (!o.save_outputs.empty()) {
+      const int64_t row = shape_numel(saved_row);
+      // Rows beyond the data set (padding of a fixed batch) are dropped.
+      Shape shape = saved_row;
+      shape.insert(shape.begin(), quant->samples);
+      saved.resize(static_cast<size_t>(quant->samples * row));
+      QUENCH_RETURN_IF_ERROR(write_npy(o.save_outputs, Tensor::from_vector<float>(shape, saved)));
+    }
+  } else if (!o.save_outputs.empty()) {
+    return Status::invalid("--save-outputs needs evaluation data (--eval or --calib)");
+  }
+
+  // Outputs.
+  std::error_code ec;
+  fs::create_directories(o.out, ec);
+  if (ec) return Status::io_error("-o " + o.out + ": cannot create the folder: " + ec.message());
+  const std::string stem = fs::path(o.model).stem().string();
+  QuantizedModel qm = sim.quantized_model();
+  std::vector<std::string> written;
+  for (const std::string& e : exports) {
+    std::string path;
+    if (e == "qdq") {
+      path = (fs::path(o.out) / (stem + "_qdq.onnx")).string();
+      QUENCH_RETURN_IF_ERROR(export_qdq_onnx(qm, path));
+    } else if (e == "aimet") {
+      path = (fs::path(o.out) / (stem + ".encodings")).string();
+      QUENCH_RETURN_IF_ERROR(export_aimet_encodings(qm, path, AimetEncodingVersion::k1_0_0));
+    } else if (e == "aimet-0.6.1") {
+      path = (fs::path(o.out) / (stem + "_0.6.1.encodings")).string();
+      QUENCH_RETURN_IF_ERROR(export_aimet_encodings(qm, path, AimetEncodingVersion::k0_6_1));
+    } else if (e == "vai_q") {
+      path = (fs::path(o.out) / "quant_info.json").string();
+      QUENCH_RETURN_IF_ERROR(export_vaiq_quant_info(qm, path));
+    } else if (e == "modelslim") {
+      path = (fs::path(o.out) / "modelslim").string();
+      QUENCH_RETURN_IF_ERROR(export_modelslim_params(qm, path));
+    }
+    written.push_back(path);
+  }
+
+  int64_t n_points[4] = {0, 0, 0, 0};
+  for (const QuantPoint& p : qm.points)
+    if (p.enabled && p.encoding) ++n_points[static_cast<int>(p.kind)];
+  nlohmann::ordered_json j;
+  j["model"] = o.model;
+  j["config"] = o.config.empty() ? "default" : o.config;
+  j["config_source"] = config.source;
+  j["calibration"] = {{"data", o.calib.empty() ? "random (data-free)" : o.calib},
+                      {"samples", cal.calib_samples},
+                      {"seconds", cal.calib_seconds}};
+  j["quantizers"] = {{"inputs", n_points[0]},
+                     {"activations", n_points[1]},
+                     {"weights", n_points[2]},
+                     {"biases", n_points[3]}};
+  if (fp32 && quant) {
+    j["eval"] = {{"data", eval_path}, {"samples", quant->samples}};
+    if (quant->labeled) {
+      j["eval"]["fp32_top1"] = fp32->top1();
+      j["eval"]["quant_top1"] = quant->top1();
+      j["eval"]["drop_points"] = 100.0 * (fp32->top1() - quant->top1());
+    }
+    j["eval"]["top1_agreement"] = agree.agreement();
+    j["eval"]["sqnr_db"] = agree.sqnr_db;
+    j["eval"]["cosine"] = agree.cosine;
+  }
+  j["outputs"] = written;
+  j["warnings"] = cal.warnings;
+  const std::string summary_path = (fs::path(o.out) / "summary.json").string();
+  QUENCH_RETURN_IF_ERROR(write_file_atomic(summary_path, j.dump(2) + "\n"));
+  if (o.json) {
+    print_line(j.dump());
+    return Status();
+  }
+  print_line(fmt::format("model:        {}", o.model));
+  print_line(fmt::format("config:       {} ({})", o.config.empty() ? "default W8A8" : o.config,
+                         config.source));
+  print_line(fmt::format("calibration:  {} samples in {:.2f} s", cal.calib_samples, cal.calib_seconds));
+  print_line(fmt::format("quantizers:   {} inputs, {} activations, {} weights, {} biases",
+                         n_points[0], n_points[1], n_points[2], n_points[3]));
+  if (fp32 && quant) {
+    if (quant->labeled) {
+      print_line(fmt::format("top-1:        fp32 {:.2f} %  quantized {:.2f} %  drop {:.2f} points",
+                             100 * fp32->top1(), 100 * quant->top1(),
+                             100 * (fp32->top1() - quant->top1())));
+    }
+    print_line(fmt::format("agreement:    top-1 {:.2f} %  SQNR {:.1f} dB  cosine {:.5f} ({} samples)",
+                           100 * agree.agreement(), agree.sqnr_db, agree.cosine, agree.samples));
+  }
+  for (const std::string& w : written) print_line("wrote:        " + w);
+  print_line("wrote:        " + summary_path);
+  return Status();
+}
+
+}  // namespace
+
+CliCommand add_quantize_command(CLI::App& app) {
+  auto o = std::make_shared<QuantizeOptions>();
+  CLI::App* sub = app.add_subcommand("quantize", "Calibrate and quantize a model; write QDQ ONNX and encodings");
+  sub->add_option("MODEL", o->model, "FP32 ONNX model")->required();
+  sub->add_option("--calib", o->calib, "Calibration data: IDX, .npy or image folder");
+  sub->add_option("--calib-labels", o->calib_labels, "Labels of the calibration data (for accuracy)");
+  sub->add_option("--calib-size", o->calib_size, "Calibration samples")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40))
+      ->capture_default_str();
+  sub->add_option("--eval", o->eval, "Evaluation data (default: the calibration data)");
+  sub->add_option("--eval-labels", o->eval_labels, "Labels of the evaluation data");
+  sub->add_option("--eval-limit", o->eval_limit, "Evaluate on the first N samples only (0 = all)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
+  sub->add_option("--config", o->config, "Quantization config (vai_q, modelslim or AIMET JSON)");
+  sub->add_option("--config-format", o->config_format, "vai_q, modelslim, aimet or auto")
+      ->capture_default_str();
+  sub->add_option("--method", o->method,
+                  "Activation range method: minmax, moving_average, percentile, mse, entropy, "
+                  "histogram, sigma, tf_enhanced, vaiq_*, ifmr, hfmg");
+  sub->add_option("--weights", o->weights, "Weight granularity: per-channel or per-tensor");
+  sub->add_option("--w-bits", o->w_bits, "Weight bit width")->check(CLI::Range(2, 16));
+  sub->add_option("--a-bits", o->a_bits, "Activation bit width")->check(CLI::Range(2, 16));
+  sub->add_option("--default-output-bw", o->default_output_bw, "AIMET config: activation bit width")
+      ->check(CLI::Range(2, 16));
+  sub->add_option("--default-param-bw", o->default_param_bw, "AIMET config: parameter bit width")
+      ->check(CLI::Range(2, 16));
+  sub->add_option("-o,--out", o->out, "Output folder")->capture_default_str();
+  sub->add_option("--export", o->exports, "Comma list of qdq, aimet, aimet-0.6.1, vai_q, modelslim")
+      ->capture_default_str();
+  sub->add_option("-b,--batch", o->batch, "Batch size")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))
+      ->capture_default_str();
+  sub->add_option("-t,--threads", o->threads, "Intra-op threads (0 = all cores)")
+      ->check(CLI::Range(0, 4096));
+  sub->add_option("--save-outputs", o->save_outputs,
+                  "Write the quantized model's first output on the evaluation data to this .npy");
+  sub->add_flag("--skip-bad-batches", o->skip_bad_batches,
+                "Skip calibration batches holding NaN/Inf (default: fail)");
+  sub->add_option("--scale", o->scale, "Multiply raw values by S (default: 1/255 for uint8 data)");
+  sub->add_option("--mean", o->mean, "Subtract after scaling: one value or one per channel");
+  sub->add_option("--std", o->std, "Divide after subtracting the mean");
+  sub->add_option("--layout", o->layout, "nchw or nhwc")->capture_default_str();
+  sub->add_flag("--json", o->json, "Print the summary as one JSON object");
+  return {sub, [o] { return run_quantize(*o); }};
+}
+
+}  // namespace quench::cli
