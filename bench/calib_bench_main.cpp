@@ -105,7 +105,9 @@ Status run_phase(const Options& o) {
   QUENCH_ASSIGN_OR_RETURN(std::vector<Tensor> batches, load_batches(o));
   std::vector<double> times;
   if (o.phase == "fp32") {
-    QUENCH_ASSIGN_OR_RETURN(auto exec, Executor::create(model, {.num_threads = o.threads}));
+    ExecutorOptions eo;
+    eo.num_threads = o.threads;
+    QUENCH_ASSIGN_OR_RETURN(auto exec, Executor::create(model, eo));
     for (int rep = 0; rep <= o.reps; ++rep) {
       const double t0 = now();
       for (const Tensor& x : batches) QUENCH_RETURN_IF_ERROR(exec->run({{"input", x}}).status());
@@ -117,7 +119,9 @@ Status run_phase(const Options& o) {
     c.activation.observer.method = method;
     c.input.observer.method = method;
     for (int rep = 0; rep <= o.reps; ++rep) {
-      QUENCH_ASSIGN_OR_RETURN(auto sim, QuantSim::create(model, c, {.num_threads = o.threads}));
+      QuantSimOptions so;
+      so.num_threads = o.threads;
+      QUENCH_ASSIGN_OR_RETURN(auto sim, QuantSim::create(model, c, so));
       BatchSource src = [&](int64_t i) -> Result<Executor::Feeds> {
         if (i >= static_cast<int64_t>(batches.size())) return Executor::Feeds{};
         return Executor::Feeds{{"input", batches[static_cast<size_t>(i)]}};

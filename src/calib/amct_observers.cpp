@@ -32,8 +32,6 @@ namespace quench::calib_internal {
 
 namespace {
 
-constexpr int kPerChannelFineBins = 2048;
-
 // Checks a spec for the AMCT methods; non-integer formats are handled by the caller.
 Status check_amct_spec(const std::string& name, const QuantSpec& spec) {
   if (spec.scale_type != ScaleType::kFloat)

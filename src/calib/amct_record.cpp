@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -300,9 +301,9 @@ Result<Tensor> KvCacheCalibrator::forward(const std::string& layer_name, const T
   ++layer.seen;
   if (layer.seen < params_.observer.batch_num) return x;
 
-  QUENCH_ASSIGN_OR_RETURN(Encoding e, layer.observer->compute(params_.spec).status().ok()
-                                          ? layer.observer->compute(params_.spec)
-                                          : layer.observer->compute(params_.spec));
+  auto computed = layer.observer->compute(params_.spec);
+  if (!computed.ok()) return computed.status().with_context(place);
+  Encoding e = std::move(computed).value();
   KvCacheRecord rec{e.scale, e.zero_point};
   bool replaced = false;
   QUENCH_RETURN_IF_ERROR(write_kv_cache_record(record_file_, layer_name, rec, &replaced));

@@ -1,7 +1,8 @@
 // quench calib: the mergeable histogram every histogram observer is built on.
 //
-// Bins cover [-2^e, 2^e] (two-sided) or [0, 2^e] (|x|, one-sided) with a fixed number of bins per
-// side; e is the smallest exponent whose range holds every value seen. When a new value needs a
+// Bins cover [-2^e, 2^e) (two-sided) or [0, 2^e) (|x|, one-sided) with a fixed number of bins per
+// side; e is the smallest exponent whose half-open range holds every value seen (a value of exactly
+// 2^e moves the range to e + 1). When a new value needs a
 // larger range, e grows by one and bins merge pairwise, which is exact: a bin at exponent e counts
 // exactly the values in [j * w_e, (j + 1) * w_e). So the histogram depends only on the multiset of
 // values seen, not on their order or on how batches were split across observers, and merge() is

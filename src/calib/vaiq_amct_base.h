@@ -26,6 +26,10 @@
 
 namespace quench::calib_internal {
 
+// Fine bins per side of the per-channel histograms (32 KiB per channel for kSigned): per-channel
+// observers mostly see weights, whose channel count would make 8192 bins per side expensive.
+inline constexpr int kPerChannelFineBins = 2048;
+
 inline bool same_observer_config(const ObserverConfig& a, const ObserverConfig& b) {
   return a.method == b.method && a.batch_statistic == b.batch_statistic &&
          a.per_channel == b.per_channel && a.axis == b.axis && a.batch_num == b.batch_num &&

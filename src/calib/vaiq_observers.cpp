@@ -7,6 +7,7 @@
 //   percentile, mse, entropy
 //               a mergeable histogram of |x| (kAbs) plus the raw min / max; compute() resamples it
 //               onto vai_q's 2048 bins over [0, max|x|].
+// All honour config.batch_num (0 = every batch): later batches are checked and ignored.
 // compute() then runs the search of vaiq_search.h:
 //   1. maxmin, float scale: symmetric scale = max|x| / qmax; asymmetric scale = (max - min) /
 //      (qmax - qmin) with the zero point of encoding_from_range (see deviations);
@@ -41,8 +42,6 @@
 namespace quench::calib_internal {
 
 namespace {
-
-constexpr int kPerChannelFineBins = 2048;
 
 // ---- maxmin ----------------------------------------------------------------------------------
 

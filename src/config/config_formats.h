@@ -17,6 +17,8 @@
 //     model_input / model_output, values "True"/"False" (as AIMET writes them) or JSON booleans,
 //     plus QuantizationSimModel's default_output_bw / default_param_bw, which may also be given as
 //     top-level keys of the file (a quench extension; the file's value wins over the argument).
+//     defaults.hw_version is accepted as a label; model_input without is_input_quantized "True"
+//     leaves model inputs unquantized, as AIMET does.
 // Errors are kInvalid and name the JSON path, the offending value and the rule:
 //   vai_q config: layer_quantize_config[1].overall_quantize_config.method: "entropy" needs
 //   symmetry=true for int weights on CPU (got false)

@@ -12,7 +12,8 @@
 //      the DequantizeLinear output keeps the value's name (the producer writes "<v>_fp" instead),
 //      except for model inputs, whose consumers are rewired to "<v>_dequantized".
 //   5. float16 / bfloat16 points: Cast -> Cast (activations), typed initializer + Cast (weights).
-//   6. Re-sort and verify the graph.
+//   6. Drop initializers no node reads (BatchNormalization parameters left over after folding:
+//      onnxruntime warns about each), re-sort and verify the graph.
 // Reference: the QDQ format of ONNX Runtime's static quantizer (onnxruntime/python/tools/
 // quantization, QuantFormat.QDQ), ONNX QuantizeLinear / DequantizeLinear 13 and 21.
 #include <algorithm>
@@ -308,6 +309,34 @@ Status export_activation_point(GraphEditor& ed, const QuantPoint& p, Action acti
   return Status();
 }
 
+// Names read by the nodes of `g` and of its subgraphs (which may read outer-scope values).
+void collect_read_names(const Graph& g, std::unordered_set<std::string>& names) {
+  for (const Node* n : g.nodes()) {
+    for (const Value* v : n->inputs)
+      if (v) names.insert(v->name);
+    for (const Attribute& a : n->attributes) {
+      if (a.g) collect_read_names(*a.g, names);
+      for (const auto& sub : a.graphs)
+        if (sub) collect_read_names(*sub, names);
+    }
+  }
+  for (const Value* v : g.outputs) names.insert(v->name);
+}
+
+void drop_unread_initializers(Graph& g) {
+  std::unordered_set<std::string> read;
+  collect_read_names(g, read);
+  std::unordered_set<const Value*> dropped;
+  for (const Value* v : g.initializers)
+    if (!read.count(v->name) && !is_graph_input(g, v)) dropped.insert(v);
+  if (dropped.empty()) return;
+  auto gone = [&](const Value* v) { return dropped.count(v) != 0; };
+  g.initializers.erase(std::remove_if(g.initializers.begin(), g.initializers.end(), gone),
+                       g.initializers.end());
+  g.value_infos.erase(std::remove_if(g.value_infos.begin(), g.value_infos.end(), gone),
+                      g.value_infos.end());
+}
+
 // Step 1: the opset the export writes.
 Result<int64_t> choose_opset(const QuantizedModel& qm, const std::vector<const QuantPoint*>& pts,
                              const QdqExportOptions& o) {
@@ -381,6 +410,7 @@ Result<Model> make_qdq_model(const QuantizedModel& qm, const QdqExportOptions& o
     }
   }
   Graph& g = *m.graph;
+  drop_unread_initializers(g);
   g.rebuild_links();
   QUENCH_RETURN_IF_ERROR(g.topological_sort().with_context("QDQ export"));
   Status ok = verify_graph(g);

@@ -66,7 +66,8 @@ struct ObserverConfig {
   double ema_momentum = 0.01;     // kMovingAverageMinMax
   double percentile = 99.99;      // kPercentile / kVaiqPercentile, in (0, 100]
   int num_bins = 2048;            // histogram methods (kHfmg: num_of_bins, default 4096)
-  int num_quantized_bins = 128;   // kEntropy: the search step over target bin counts
+  int num_quantized_bins = 128;   // reserved: kEntropy takes its target bin count from the spec
+                                  // (2^(b-1) signed, 2^b unsigned) and tries every threshold
   int sigma = 25;                 // kSigma, integer in [0, 100]
   // kIfmr (SPEC A.2)
   double ifmr_max_percentile = 0.999999;
@@ -143,8 +144,9 @@ struct QuantConfig {
   bool keep_first_last_float = false;  // first and last weighted layers stay float
   bool keep_add_float = false;         // Add outputs stay float (vai_q keep_add_layer_accuracy)
   // Op-type chains fused by backends: no quantizer between their members (only after the last).
-  // Empty = the built-in list (Conv+BatchNormalization+Relu/Clip, Gemm+Relu, Add+Relu, MatMul+Add...).
-  std::vector<std::vector<std::string>> supergroups;
+  // Unset = the built-in list (Conv+BatchNormalization+Relu/Clip, Gemm+Relu, Add+Relu,
+  // MatMul+Add...); an empty list means no supergroups (an AIMET file with "supergroups": []).
+  std::optional<std::vector<std::vector<std::string>>> supergroups;
   AlgorithmOptions algorithms;
   std::string target_device;  // vai_q DPU / CPU / GPU; "" when the format has none
   // Data-free calibration (modelslim quant_mode 0 without data): random inputs of this shape.

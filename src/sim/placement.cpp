@@ -169,7 +169,7 @@ Result<std::vector<QuantPoint>> place_quant_points(Model& model, const QuantConf
   }
 
   // Supergroups: head node of each member, values inside a chain.
-  const auto& groups = config.supergroups.empty() ? kDefaultSupergroups : config.supergroups;
+  const auto& groups = config.supergroups ? *config.supergroups : kDefaultSupergroups;
   std::unordered_map<const Node*, const Node*> head_of;
   std::unordered_map<const Node*, const Node*> tail_of;  // head -> tail
   std::unordered_set<const Value*> inside;

@@ -53,7 +53,7 @@ TEST(AimetConfig, DefaultConfigExample) {
   EXPECT_EQ(c.bias_mode, BiasMode::kFloat);
   EXPECT_FALSE(c.bias.enabled);
   EXPECT_TRUE(c.layers.empty());
-  EXPECT_EQ(c.supergroups, (std::vector<std::vector<std::string>>{
+  EXPECT_EQ(*c.supergroups, (std::vector<std::vector<std::string>>{
                                {"Conv", "Relu"}, {"Add", "Relu"}, {"Gemm", "Relu"}}));
   EXPECT_TRUE(c.quantize_model_inputs);
   EXPECT_TRUE(c.quantize_model_outputs);
@@ -73,8 +73,9 @@ TEST(AimetConfig, PerChannelExample) {
     EXPECT_FALSE(c.layers[i].quantize_inputs.has_value());
     EXPECT_FALSE(c.layers[i].weight.has_value());
   }
-  ASSERT_EQ(c.supergroups.size(), 5u);
-  EXPECT_EQ(c.supergroups[2],
+  ASSERT_TRUE(c.supergroups.has_value());
+  ASSERT_EQ(c.supergroups->size(), 5u);
+  EXPECT_EQ((*c.supergroups)[2],
             (std::vector<std::string>{"Conv", "BatchNormalization", "Relu"}));
 }
 
@@ -99,7 +100,7 @@ TEST(AimetConfig, MissingSectionsTakeAimetsDefaults) {
   EXPECT_TRUE(c.quantize_model_outputs);
   EXPECT_EQ(c.bias_mode, BiasMode::kQuantized);  // params default to quantized
   EXPECT_TRUE(c.bias.spec.symmetric);
-  EXPECT_TRUE(c.supergroups.empty());
+  EXPECT_FALSE(c.supergroups.has_value());
   EXPECT_TRUE(c.weight.spec.unsigned_symmetric);
 }
 

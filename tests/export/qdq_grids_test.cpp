@@ -226,8 +226,11 @@ TEST(QdqGrids, PerConsumerIdentityCopy) {
   const Graph& g = *m->graph;
   EXPECT_EQ(g.find_value("r/mm")->producer->op_type, "DequantizeLinear");
   EXPECT_EQ(g.find_value("r/mm_fp")->producer->op_type, "Identity");
-  for (const Node* n : g.nodes())
-    if (n->name == "sig") EXPECT_EQ(n->inputs[0]->name, "r");
+  for (const Node* n : g.nodes()) {
+    if (n->name == "sig") {
+      EXPECT_EQ(n->inputs[0]->name, "r");
+    }
+  }
   std::vector<Tensor> out = run_all(*m, {{"x", x}});
   ASSERT_EQ(out.size(), 2u);
   Tensor relu_x = x.clone();
@@ -236,6 +239,20 @@ TEST(QdqGrids, PerConsumerIdentityCopy) {
   EXPECT_TENSOR_NEAR(out[0], matmul_ref(fake_quantize(relu_x, e).value(), w), 1e-6);
   std::vector<Tensor> fp = run_all(*qm.model, {{"x", x}});
   EXPECT_TENSOR_NEAR(out[1], fp.at(1), 0.0);
+}
+
+TEST(QdqGrids, InitializersNoNodeReadsAreDropped) {
+  // BatchNormalization folding leaves the BN parameters behind; onnxruntime warns about each.
+  TinyModel t(13);
+  Value* x = t.input("x", {2, 16});
+  t.init("left_over", testing::random_tensor({4}));
+  t.output(t.node("MatMul", "mm", {x, t.init("w", testing::random_tensor({16, 8}))}, "y"));
+  QuantizedModel qm;
+  qm.model = t.done();
+  auto m = make_qdq_model(qm);
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  ASSERT_EQ(m->graph->initializers.size(), 1u);
+  EXPECT_EQ(m->graph->initializers[0]->name, "w");
 }
 
 }  // namespace

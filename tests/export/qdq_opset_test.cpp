@@ -130,7 +130,7 @@ TEST(QdqOpset, ChangedOpsWithoutARewriteAreRefused) {
     QuantizedModel qm;
     Value* xv = t.input("x", {2, 6});
     std::vector<std::string> outs;
-    for (int i = 0; i < c.outputs; ++i) outs.push_back("o" + std::to_string(i));
+    for (int i = 0; i < c.outputs; ++i) outs.push_back(std::string(1, static_cast<char>('a' + i)));
     t.output(t.node_n(c.op, "op", {xv}, outs)[0]);
     add_int4_matmul(t, qm, xv, testing::random_tensor({6, 3}));
     qm.model = t.done();
@@ -150,9 +150,10 @@ TEST(QdqOpset, SubgraphsAreUpgradedToo) {
   // If(cond) { then: ReduceMean(x, axes=[1]) } else { ReduceMean(x, axes=[0]) }
   auto branch = [](int64_t axis) {
     auto g = std::make_shared<Graph>();
-    Value* out = g->get_or_add_value("r" + std::to_string(axis));
+    const std::string suffix = axis == 0 ? "0" : "1";
+    Value* out = g->get_or_add_value("r" + suffix);
     Value* x = g->get_or_add_value("x");
-    Node* n = g->add_node("ReduceMean", "mean" + std::to_string(axis), {x}, {out});
+    Node* n = g->add_node("ReduceMean", "mean" + suffix, {x}, {out});
     n->attributes = {attr_ints("axes", {axis})};
     g->outputs.push_back(out);
     return g;

@@ -7,6 +7,7 @@
 //   close       max |ort - quench| <= 1e-5 * max(1, max |quench|)
 //
 //   node tests/export/qdq_ort_check.mjs --dir BUILD/export_qdq [--ort BUILD] [--threads N]
+//        [--opt all|extended|basic|disabled]   (onnxruntime graph optimizations, default all)
 //
 // One line per model; exits 1 if any fails (or the manifest is missing or empty).
 
@@ -15,7 +16,8 @@ import path from 'node:path';
 import { readNpy } from '../ort/npy.mjs';
 import { diffStats, loadOrt, parseArgs } from '../ort/ort_util.mjs';
 
-const kUsage = 'usage: node qdq_ort_check.mjs --dir EXPORT_DIR [--ort BUILD_DIR] [--threads N]';
+const kUsage = 'usage: node qdq_ort_check.mjs --dir EXPORT_DIR [--ort BUILD_DIR] [--threads N] ' +
+  '[--opt all|extended|basic|disabled]';
 
 function argmaxAgreement(got, ref, shape) {
   const rows = shape[0];
@@ -33,9 +35,10 @@ function argmaxAgreement(got, ref, shape) {
   return same / rows;
 }
 
-async function checkEntry(ort, dir, entry, threads) {
+async function checkEntry(ort, dir, entry, opts) {
   const session = await ort.InferenceSession.create(path.join(dir, entry.model), {
-    intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential',
+    intraOpNumThreads: opts.threads ?? 1, interOpNumThreads: 1, executionMode: 'sequential',
+    graphOptimizationLevel: opts.opt ?? 'all',
   });
   const x = readNpy(path.join(dir, entry.input_file));
   const ref = readNpy(path.join(dir, entry.expected_file));
@@ -65,7 +68,7 @@ async function checkEntry(ort, dir, entry, threads) {
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2), {
-    dir: 'string', ort: 'string', threads: 'number', help: 'bool',
+    dir: 'string', ort: 'string', threads: 'number', opt: 'string', help: 'bool',
   });
   if (opts.help || !opts.dir) {
     console.log(kUsage);
@@ -87,7 +90,7 @@ async function main() {
   for (const entry of manifest) {
     let r;
     try {
-      r = await checkEntry(ort, opts.dir, entry, opts.threads ?? 1);
+      r = await checkEntry(ort, opts.dir, entry, opts);
     } catch (e) {
       r = { ok: false, line: String(e.message ?? e) };
     }

@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -20,6 +21,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// Formats a config cannot express (bfloat16 in AIMET encodings) are skipped with a warning when
+// they come from this default list, and are an error when --export names them.
+constexpr const char* kDefaultExports = "qdq,aimet,vai_q";
+
 struct QuantizeOptions {
   std::string model;
   std::string calib, calib_labels;
@@ -34,7 +39,7 @@ struct QuantizeOptions {
   int w_bits = 0, a_bits = 0;
   int default_output_bw = 8, default_param_bw = 8;
   std::string out = "quantized";
-  std::string exports = "qdq,aimet,vai_q";
+  std::string exports;  // "" = kDefaultExports
   std::string save_outputs;
   bool skip_bad_batches = false;
   bool json = false;
@@ -93,13 +98,24 @@ Status run_quantize(const QuantizeOptions& o) {
   if (!o.config.empty()) {
     QUENCH_ASSIGN_OR_RETURN(ConfigFormat fmt, parse_config_format(o.config_format));
     QUENCH_ASSIGN_OR_RETURN(std::string text, read_file(o.config));
-    QUENCH_ASSIGN_OR_RETURN(config, parse_quant_config(text, fmt, o.config, o.default_output_bw,
-                                                       o.default_param_bw));
+    Result<QuantConfig> parsed =
+        parse_quant_config(text, fmt, o.config, o.default_output_bw, o.default_param_bw);
+    if (!parsed.ok() && fmt != ConfigFormat::kAuto) {
+      // A file in another format fails on its first key; say what the file looks like.
+      Result<ConfigFormat> seen = detect_config_format(text);
+      if (seen.ok() && *seen != fmt)
+        return Status(parsed.status().code(),
+                      parsed.status().message() + " (--config-format is " + o.config_format +
+                          " but the file looks like a " + config_format_name(*seen) + " config)");
+    }
+    if (!parsed.ok()) return parsed.status();
+    config = std::move(parsed).value();
   } else {
     config = default_quant_config();
   }
   QUENCH_RETURN_IF_ERROR(apply_overrides(o, config));
-  const std::vector<std::string> exports = split_list(o.exports);
+  const bool exports_given = !o.exports.empty();
+  const std::vector<std::string> exports = split_list(exports_given ? o.exports : kDefaultExports);
   for (const std::string& e : exports)
     if (e != "qdq" && e != "aimet" && e != "aimet-0.6.1" && e != "vai_q" && e != "modelslim")
       return Status::invalid("--export: unknown format '" + e +
@@ -125,6 +141,8 @@ Status run_quantize(const QuantizeOptions& o) {
   if (!o.eval.empty()) {
     QUENCH_ASSIGN_OR_RETURN(DataOptions opt, data_options(o, *model, o.eval_limit));
     QUENCH_ASSIGN_OR_RETURN(eval_data, open_dataset(o.eval, o.eval_labels, opt));
+    if (eval_data->size() == 0)
+      return Status::invalid("evaluation set is empty: " + eval_data->describe() + " has no samples");
   } else if (!o.calib.empty()) {
     QUENCH_ASSIGN_OR_RETURN(DataOptions opt, data_options(o, *model, o.eval_limit));
     QUENCH_ASSIGN_OR_RETURN(eval_data, open_dataset(o.calib, o.calib_labels, opt));
@@ -166,25 +184,32 @@ Status run_quantize(const QuantizeOptions& o) {
   if (ec) return Status::io_error("-o " + o.out + ": cannot create the folder: " + ec.message());
   const std::string stem = fs::path(o.model).stem().string();
   QuantizedModel qm = sim.quantized_model();
-  std::vector<std::string> written;
+  std::vector<std::string> written, warnings = cal.warnings;
   for (const std::string& e : exports) {
     std::string path;
+    Status st;
     if (e == "qdq") {
       path = (fs::path(o.out) / (stem + "_qdq.onnx")).string();
-      QUENCH_RETURN_IF_ERROR(export_qdq_onnx(qm, path));
+      st = export_qdq_onnx(qm, path);
     } else if (e == "aimet") {
       path = (fs::path(o.out) / (stem + ".encodings")).string();
-      QUENCH_RETURN_IF_ERROR(export_aimet_encodings(qm, path, AimetEncodingVersion::k1_0_0));
+      st = export_aimet_encodings(qm, path, AimetEncodingVersion::k1_0_0);
     } else if (e == "aimet-0.6.1") {
       path = (fs::path(o.out) / (stem + "_0.6.1.encodings")).string();
-      QUENCH_RETURN_IF_ERROR(export_aimet_encodings(qm, path, AimetEncodingVersion::k0_6_1));
+      st = export_aimet_encodings(qm, path, AimetEncodingVersion::k0_6_1);
     } else if (e == "vai_q") {
       path = (fs::path(o.out) / "quant_info.json").string();
-      QUENCH_RETURN_IF_ERROR(export_vaiq_quant_info(qm, path));
+      st = export_vaiq_quant_info(qm, path);
     } else if (e == "modelslim") {
       path = (fs::path(o.out) / "modelslim").string();
-      QUENCH_RETURN_IF_ERROR(export_modelslim_params(qm, path));
+      st = export_modelslim_params(qm, path);
     }
+    if (!st.ok() && st.code() == StatusCode::kUnsupported && !exports_given) {
+      warnings.push_back(st.message() + "; not written");
+      std::fprintf(stderr, "quench: warning: %s\n", warnings.back().c_str());
+      continue;
+    }
+    QUENCH_RETURN_IF_ERROR(st);
     written.push_back(path);
   }
 
@@ -214,7 +239,7 @@ Status run_quantize(const QuantizeOptions& o) {
     j["eval"]["cosine"] = agree.cosine;
   }
   j["outputs"] = written;
-  j["warnings"] = cal.warnings;
+  j["warnings"] = warnings;
   const std::string summary_path = (fs::path(o.out) / "summary.json").string();
   QUENCH_RETURN_IF_ERROR(write_file_atomic(summary_path, j.dump(2) + "\n"));
   if (o.json) {
@@ -270,8 +295,9 @@ CliCommand add_quantize_command(CLI::App& app) {
   sub->add_option("--default-param-bw", o->default_param_bw, "AIMET config: parameter bit width")
       ->check(CLI::Range(2, 16));
   sub->add_option("-o,--out", o->out, "Output folder")->capture_default_str();
-  sub->add_option("--export", o->exports, "Comma list of qdq, aimet, aimet-0.6.1, vai_q, modelslim")
-      ->capture_default_str();
+  sub->add_option("--export", o->exports,
+                  std::string("Comma list of qdq, aimet, aimet-0.6.1, vai_q, modelslim (default: ") +
+                      kDefaultExports + ")");
   sub->add_option("-b,--batch", o->batch, "Batch size")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))
       ->capture_default_str();

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdio>
 
 namespace quench::cli {
@@ -28,33 +29,56 @@ BatchSource dataset_batch_source(const Model& model, Dataset& data, int64_t batc
 
 Result<Calibrated> calibrate(std::shared_ptr<const Model> model, const QuantConfig& config,
                              Dataset* data, const CalibrateOptions& o) {
-  Calibrated c;
-  Progress progress(o.progress && stderr_is_terminal());
+  // An empty file would otherwise only surface as QuantSim's "no batch", without naming the data.
+  if (data && data->size() == 0)
+    return Status::invalid("calibration set is empty: " + data->describe() + " has no samples");
+  // Shared with the callbacks, which the returned QuantSim keeps: nothing of this frame dangles.
+  struct State {
+    Progress progress;
+    std::vector<std::string> warnings;
+    int64_t samples = 0;    // samples of the batches QuantSim used
+    int64_t last_rows = 0;  // rows of the batch the source returned last
+  };
+  auto st = std::make_shared<State>(State{Progress(o.progress && stderr_is_terminal()), {}, 0, 0});
   QuantSimOptions so;
   so.num_threads = o.threads;
   so.skip_bad_batches = o.skip_bad_batches;
-  so.warn = [&c](const std::string& w) {
-    c.warnings.push_back(w);
+  so.warn = [st](const std::string& w) {
+    st->warnings.push_back(w);
     std::fprintf(stderr, "quench: warning: %s\n", w.c_str());
   };
-  const int64_t total_batches = (o.samples + o.batch - 1) / o.batch;
-  so.progress = [&progress, total_batches](int64_t done, int64_t) {
-    progress.update(fmt::format("calibrating: batch {}/{}", done, total_batches));
+  // Data-free calibration runs one random batch.
+  const int64_t samples = data ? std::min(o.samples, data->size()) : o.batch;
+  const int64_t total_batches = (samples + o.batch - 1) / o.batch;
+  // QuantSim reports progress once after every batch it used (never after a skipped one), right
+  // after taking it from the source: counting the source's last batch there counts the samples
+  // that really went into the encodings.
+  so.progress = [st, total_batches](int64_t done, int64_t) {
+    st->samples += st->last_rows;
+    st->progress.update(fmt::format("calibrating: batch {}/{}", done, total_batches));
   };
+  Calibrated c;
   QUENCH_ASSIGN_OR_RETURN(c.sim, QuantSim::create(model, config, so));
   const double t0 = now_seconds();
+  BatchSource src;
+  int64_t samples_read = 0;
   if (data) {
-    BatchSource src = dataset_batch_source(*model, *data, o.batch, o.samples, &c.calib_samples);
-    QUENCH_RETURN_IF_ERROR(c.sim->compute_encodings(src));
+    src = dataset_batch_source(*model, *data, o.batch, o.samples, &samples_read);
   } else {
     if (!config.data_free)
       return Status::invalid("no calibration data: give --calib DATA (or a data-free config)");
-    QUENCH_ASSIGN_OR_RETURN(BatchSource src, random_batch_source(*model, config.input_shape, 1));
-    QUENCH_RETURN_IF_ERROR(c.sim->compute_encodings(src));
-    c.calib_samples = 0;
+    QUENCH_ASSIGN_OR_RETURN(src, random_batch_source(*model, config.input_shape, 1));
   }
+  BatchSource counted = [&src, st](int64_t i) -> Result<Executor::Feeds> {
+    QUENCH_ASSIGN_OR_RETURN(Executor::Feeds feeds, src(i));
+    st->last_rows = feeds.empty() || feeds[0].second.rank() == 0 ? 0 : feeds[0].second.dim(0);
+    return feeds;
+  };
+  QUENCH_RETURN_IF_ERROR(c.sim->compute_encodings(counted));
   c.calib_seconds = now_seconds() - t0;
-  progress.done();
+  c.calib_samples = st->samples;
+  st->progress.done();
+  c.warnings = st->warnings;
   return c;
 }
 
