@@ -11,16 +11,32 @@
 //      have. Zeros sit in relative bin 0, which stays 0, so they can be counted before any range
 //      exists.
 //   4. merge() coarsens both sides to the larger exponent and adds the counts.
+// Speed: the scale B / 2^e is a power of two, so x * scale is exact in float too (barring results
+// below 2^-149, i.e. a negative value 2^162 times smaller than the range, which would land in
+// bin 0 instead of -1); the fast path bins in float, a block of indices at a time (vectorised),
+// then scatters them into kCopies interleaved uint32 histograms so that runs of equal values
+// (the zeros after a ReLU) do not serialise on one counter, on every thread for large batches.
 #include "calib/histogram.h"
 
 #include <algorithm>
 #include <cassert>
 #include <cmath>
+#include <cstring>
 #include <limits>
+
+#include "calib/scan.h"
+#include "core/parallel.h"
 
 namespace quench {
 
 namespace {
+
+// log2 of a power of two (bins per side), -1 otherwise.
+int bins_log2(int b) {
+  int k = 0;
+  while ((1 << k) < b) ++k;
+  return (1 << k) == b ? k : -1;
+}
 
 // Smallest e with m < 2^e, for m > 0.
 int exponent_for(double m) {
@@ -35,32 +51,26 @@ inline int64_t floor_to_int(double v) {
   return t - (static_cast<double>(t) > v ? 1 : 0);
 }
 
-// min / max of x (or |x|) in eight independent lanes, which vectorise.
+void min_max_serial(const float* x, int64_t n, bool abs, float& min, float& max) {
+  calib_internal::scan_min_max(x, n, abs, min, max);
+}
+
+// The same over threads for large batches (min / max do not depend on the split).
 void min_max(const float* x, int64_t n, bool abs, float& min, float& max) {
-  constexpr int kLanes = 8;
-  float lo[kLanes], hi[kLanes];
-  for (int l = 0; l < kLanes; ++l) {
-    lo[l] = std::numeric_limits<float>::infinity();
-    hi[l] = -std::numeric_limits<float>::infinity();
-  }
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int l = 0; l < kLanes; ++l) {
-      const float v = abs ? std::fabs(x[i + l]) : x[i + l];
-      lo[l] = v < lo[l] ? v : lo[l];
-      hi[l] = v > hi[l] ? v : hi[l];
+  const int chunks = n >= (int64_t{1} << 16) ? std::max(1, num_threads()) : 1;
+  if (chunks == 1) return min_max_serial(x, n, abs, min, max);
+  std::vector<float> lo(static_cast<size_t>(chunks)), hi(static_cast<size_t>(chunks));
+  const int64_t per = (n + chunks - 1) / chunks;
+  parallel_for(chunks, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      const int64_t b = c * per, e = std::min(n, b + per);
+      lo[static_cast<size_t>(c)] = std::numeric_limits<float>::infinity();
+      hi[static_cast<size_t>(c)] = -std::numeric_limits<float>::infinity();
+      if (b < e) min_max_serial(x + b, e - b, abs, lo[static_cast<size_t>(c)], hi[static_cast<size_t>(c)]);
     }
-  for (; i < n; ++i) {
-    const float v = abs ? std::fabs(x[i]) : x[i];
-    lo[0] = v < lo[0] ? v : lo[0];
-    hi[0] = v > hi[0] ? v : hi[0];
-  }
-  for (int l = 1; l < kLanes; ++l) {
-    lo[0] = std::min(lo[0], lo[l]);
-    hi[0] = std::max(hi[0], hi[l]);
-  }
-  min = lo[0];
-  max = hi[0];
+  });
+  min = *std::min_element(lo.begin(), lo.end());
+  max = *std::max_element(hi.begin(), hi.end());
 }
 
 }  // namespace
@@ -129,10 +139,16 @@ void PowerOfTwoHistogram::add(const float* x, int64_t n) {
     }
   }
   // Pass 2: binning (step 1).
-  const double scale = std::ldexp(static_cast<double>(bins_per_side_), -exponent_);
+  const int shift = bins_log2(bins_per_side_) - exponent_;  // scale = 2^shift
   const int64_t b = bins_per_side_;
+  const bool kabs = sides_ == Sides::kAbs;
+  if (n >= kFastMin && shift >= -100 && shift <= 100 && bins_log2(bins_per_side_) >= 0) {
+    bin_fast(x, n, std::ldexp(1.0f, shift), kabs ? 0 : b);
+    return;
+  }
+  const double scale = std::ldexp(static_cast<double>(bins_per_side_), -exponent_);
   uint64_t* bins = bins_.data();
-  if (sides_ == Sides::kAbs) {
+  if (kabs) {
     for (int64_t i = 0; i < n; ++i) {
       int64_t r = static_cast<int64_t>(std::fabs(static_cast<double>(x[i])) * scale);
       ++bins[r];
@@ -143,6 +159,51 @@ void PowerOfTwoHistogram::add(const float* x, int64_t n) {
       ++bins[r + b];
     }
   }
+}
+
+void PowerOfTwoHistogram::bin_fast(const float* x, int64_t n, float scale, int64_t offset) {
+  const int64_t nb = static_cast<int64_t>(bins_.size());
+  const bool kabs = sides_ == Sides::kAbs;
+  // Threads only for batches large enough to pay for their scratch histograms.
+  const int threads = n >= (int64_t{1} << 17) ? std::max(1, num_threads()) : 1;
+  const size_t per_thread = static_cast<size_t>(kCopies * nb);
+  std::vector<uint32_t> scratch(per_thread * static_cast<size_t>(threads), 0u);
+  // uint32 counters: at most 2^31 values per call.
+  for (int64_t base = 0; base < n; base += int64_t{1} << 31) {
+    const int64_t len = std::min<int64_t>(n - base, int64_t{1} << 31);
+    const float* src = x + base;
+    const int64_t chunk = (len + threads - 1) / threads;
+    parallel_for(threads, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t begin = t * chunk, end = std::min(len, begin + chunk);
+        uint32_t* h = scratch.data() + static_cast<size_t>(t) * per_thread;
+        constexpr int kBlock = 256;
+        int32_t idx[kBlock];
+        for (int64_t s0 = begin; s0 < end; s0 += kBlock) {
+          const int m = static_cast<int>(std::min<int64_t>(kBlock, end - s0));
+          const float* p = src + s0;
+          if (kabs) {
+            for (int i = 0; i < m; ++i) idx[i] = static_cast<int32_t>(std::fabs(p[i]) * scale);
+          } else {
+            for (int i = 0; i < m; ++i) {
+              const float v = p[i] * scale;
+              const int32_t r = static_cast<int32_t>(v);  // toward zero; floor below
+              idx[i] = r - static_cast<int32_t>(v < static_cast<float>(r)) + static_cast<int32_t>(offset);
+            }
+          }
+          int i = 0;
+          for (; i + kCopies <= m; i += kCopies)
+            for (int c = 0; c < kCopies; ++c) ++h[c * nb + idx[i + c]];
+          for (; i < m; ++i) ++h[idx[i]];
+        }
+      }
+    });
+  }
+  for (int t = 0; t < threads; ++t)
+    for (int c = 0; c < kCopies; ++c) {
+      const uint32_t* h = scratch.data() + static_cast<size_t>(t) * per_thread + static_cast<size_t>(c * nb);
+      for (int64_t j = 0; j < nb; ++j) bins_[static_cast<size_t>(j)] += h[j];
+    }
 }
 
 void PowerOfTwoHistogram::merge(const PowerOfTwoHistogram& other) {

@@ -57,6 +57,10 @@ class PowerOfTwoHistogram {
   int64_t memory_bytes() const;
 
  private:
+  static constexpr int kCopies = 4;          // interleaved scratch histograms in bin_fast
+  static constexpr int64_t kFastMin = 4096;  // smaller batches take the plain loop
+  void bin_fast(const float* x, int64_t n, float scale, int64_t offset);
+
   Sides sides_;
   int bins_per_side_;
   int exponent_ = 0;        // meaningful once a non-zero value was seen

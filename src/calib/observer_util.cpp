@@ -8,26 +8,38 @@
 #include <limits>
 #include <typeinfo>
 
+#include "calib/scan.h"
+#include "core/parallel.h"
+
 namespace quench::calib_internal {
+
+namespace {
+// Batches below this many elements are scanned on one thread.
+constexpr int64_t kParallelMin = int64_t{1} << 16;
+}  // namespace
 
 std::string format_number(double v) { return fmt::format("{}", v); }
 
+static int64_t first_non_finite_serial(const float* x, int64_t n) {
+  return scan_first_non_finite(x, n);
+}
+
 int64_t first_non_finite(const float* x, int64_t n) {
-  // Fast path on the bits, which vectorises: an exponent field of all ones (NaN or +-Inf) plus
-  // one exponent step carries into the sign bit. Only a bad block is scanned element by element.
-  constexpr int64_t kBlock = 4096;
-  for (int64_t b = 0; b < n; b += kBlock) {
-    const int64_t e = std::min(n, b + kBlock);
-    uint32_t acc = 0;
-    for (int64_t i = b; i < e; ++i) {
-      uint32_t u;
-      std::memcpy(&u, x + i, sizeof(u));
-      acc |= (u & 0x7f800000u) + 0x00800000u;
+  if (n < kParallelMin) return first_non_finite_serial(x, n);
+  // Chunks in parallel; the first bad index of the lowest chunk wins, as in the serial scan.
+  const int chunks = std::max(1, num_threads());
+  std::vector<int64_t> found(static_cast<size_t>(chunks), -1);
+  const int64_t per = (n + chunks - 1) / chunks;
+  parallel_for(chunks, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      const int64_t b = c * per, e = std::min(n, b + per);
+      if (b >= e) continue;
+      const int64_t i = first_non_finite_serial(x + b, e - b);
+      found[static_cast<size_t>(c)] = i < 0 ? -1 : b + i;
     }
-    if ((acc & 0x80000000u) == 0) continue;
-    for (int64_t i = b; i < e; ++i)
-      if (!std::isfinite(x[i])) return i;
-  }
+  });
+  for (int64_t f : found)
+    if (f >= 0) return f;
   return -1;
 }
 
@@ -61,32 +73,26 @@ Result<ChannelLayout> channel_layout(const Shape& shape, int axis) {
   return cl;
 }
 
+static void tensor_min_max_serial(const float* x, int64_t n, float& min, float& max);
+
 void tensor_min_max(const float* x, int64_t n, float& min, float& max) {
-  // Eight independent lanes, so that the compiler can keep them in one vector register each
-  // (a single running min is a serial dependency chain it may not reorder).
-  constexpr int kLanes = 8;
-  float lo[kLanes], hi[kLanes];
-  for (int l = 0; l < kLanes; ++l) {
-    lo[l] = std::numeric_limits<float>::infinity();
-    hi[l] = -std::numeric_limits<float>::infinity();
-  }
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int l = 0; l < kLanes; ++l) {
-      const float v = x[i + l];
-      lo[l] = v < lo[l] ? v : lo[l];
-      hi[l] = v > hi[l] ? v : hi[l];
+  if (n < kParallelMin) return tensor_min_max_serial(x, n, min, max);
+  const int chunks = std::max(1, num_threads());
+  std::vector<float> lo(static_cast<size_t>(chunks), std::numeric_limits<float>::infinity());
+  std::vector<float> hi(static_cast<size_t>(chunks), -std::numeric_limits<float>::infinity());
+  const int64_t per = (n + chunks - 1) / chunks;
+  parallel_for(chunks, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      const int64_t b = c * per, e = std::min(n, b + per);
+      if (b < e) tensor_min_max_serial(x + b, e - b, lo[static_cast<size_t>(c)], hi[static_cast<size_t>(c)]);
     }
-  for (; i < n; ++i) {
-    lo[0] = x[i] < lo[0] ? x[i] : lo[0];
-    hi[0] = x[i] > hi[0] ? x[i] : hi[0];
-  }
-  for (int l = 1; l < kLanes; ++l) {
-    lo[0] = std::min(lo[0], lo[l]);
-    hi[0] = std::max(hi[0], hi[l]);
-  }
-  min = lo[0];
-  max = hi[0];
+  });
+  min = *std::min_element(lo.begin(), lo.end());
+  max = *std::max_element(hi.begin(), hi.end());
+}
+
+static void tensor_min_max_serial(const float* x, int64_t n, float& min, float& max) {
+  scan_min_max(x, n, false, min, max);
 }
 
 void channel_min_max(const float* x, const ChannelLayout& cl, std::vector<float>& min,

@@ -289,10 +289,14 @@ struct Executor::Impl {
   Status call_tap(const Plan& p, std::vector<Tensor>& slots, int id, const Node* producer, int index) {
     Tensor& t = slots[id];
     if (!t.defined()) return Status();
-    if (!t.is_plain()) {
-      QUENCH_ASSIGN_OR_RETURN(t, to_plain(t));
-    }
-    return tap(TapEvent{p.values[id]->name, producer, index, &t});
+    if (t.is_plain()) return tap(TapEvent{p.values[id]->name, producer, index, &t});
+    // A blocked value: the tap sees a plain copy. When it only looks (calibration), the blocked
+    // original stays for the next kernels, which would otherwise have to reorder it back.
+    QUENCH_ASSIGN_OR_RETURN(Tensor plain, to_plain(t));
+    const void* seen = plain.raw_data();
+    QUENCH_RETURN_IF_ERROR(tap(TapEvent{p.values[id]->name, producer, index, &plain}));
+    if (plain.raw_data() != seen || !plain.is_plain() || plain.shape() != t.shape()) t = plain;
+    return Status();
   }
 
   Result<std::vector<Tensor>> run(const Feeds& feeds, const std::vector<std::string>* fetches) {

@@ -43,7 +43,9 @@ struct TapEvent {
   std::string_view name;   // the value's name
   const Node* producer;    // null for a graph input
   int output_index;        // index among the producer's outputs (0 for graph inputs)
-  Tensor* tensor;          // plain; assign to *tensor to replace the value downstream
+  Tensor* tensor;          // plain; assign a new tensor to *tensor to replace the value
+                           // downstream (writing into its buffer is not enough: the tensor may
+                           // be a plain copy of a blocked value)
 };
 using Tap = std::function<Status(const TapEvent&)>;
 

@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "calib/observer.h"
+#include "core/parallel.h"
 #include "ir/clone.h"
 #include "quant/quantize.h"
 #include "runtime/optimize.h"
@@ -298,18 +299,17 @@ Status QuantSim::compute_encodings(const BatchSource& source, int64_t num_batche
   for (size_t i = 0; i < m.points.size(); ++i)
     if (m.points[i].kind == TensorKind::kActivation || m.points[i].kind == TensorKind::kInput)
       act.push_back(i);
-  std::vector<std::unique_ptr<Observer>> main(act.size()), batch(act.size());
+  std::vector<std::unique_ptr<Observer>> observers(act.size());
   std::unordered_map<std::string, size_t> slot;  // value -> position in act
   std::vector<std::string> watch;
   for (size_t k = 0; k < act.size(); ++k) {
-    QUENCH_ASSIGN_OR_RETURN(main[k], make_observer(m.points[act[k]].config.observer));
+    QUENCH_ASSIGN_OR_RETURN(observers[k], make_observer(m.points[act[k]].config.observer));
     slot[m.points[act[k]].value] = k;
     watch.push_back(m.points[act[k]].value);
   }
   std::vector<bool> seen(act.size(), false), non_float(act.size(), false);
 
   int64_t batch_index = 0;
-  std::string bad;  // set by the tap when a value holds NaN / Inf
   m.fp32_exec->set_tap([&](const TapEvent& e) -> Status {
     auto it = slot.find(std::string(e.name));
     if (it == slot.end()) return Status();
@@ -318,17 +318,10 @@ Status QuantSim::compute_encodings(const BatchSource& source, int64_t num_batche
       non_float[k] = true;
       return Status();
     }
-    int64_t badi = first_non_finite(e.tensor->data<float>(), e.tensor->numel());
-    if (badi >= 0) {
-      bad = "calibration batch " + std::to_string(batch_index) + ": value '" + std::string(e.name) +
-            "'" + (e.producer ? " (output of " + e.producer->label() + ")" : " (model input)") +
-            " holds " + describe_bad_value(*e.tensor, badi);
-      return Status::invalid(bad);
-    }
     seen[k] = true;
-    return batch[k]->update(*e.tensor).with_context("calibration batch " +
-                                                    std::to_string(batch_index) + ": value '" +
-                                                    std::string(e.name) + "'");
+    return observers[k]->update(*e.tensor).with_context(
+        "calibration batch " + std::to_string(batch_index) + ": value '" + std::string(e.name) +
+        "'" + (e.producer ? " (output of " + e.producer->label() + ")" : ""));
   }, std::move(watch));
   struct ClearTap {
     Executor* e;
@@ -339,19 +332,25 @@ Status QuantSim::compute_encodings(const BatchSource& source, int64_t num_batche
   for (; num_batches < 0 || batch_index < num_batches; ++batch_index) {
     QUENCH_ASSIGN_OR_RETURN(Executor::Feeds feeds, source(batch_index));
     if (feeds.empty()) break;
-    for (size_t k = 0; k < act.size(); ++k) batch[k] = main[k]->clone_empty();
-    bad.clear();
-    auto r = m.fp32_exec->run(feeds);
-    if (!r.ok()) {
-      if (!bad.empty() && m.options.skip_bad_batches) {
-        m.warn(bad + "; batch skipped");
-        ++skipped;
-        continue;
+    // The data is checked before the run, so that a bad batch is skipped before any observer saw
+    // part of it; NaN / Inf that arise inside the model are reported by the observers.
+    std::string bad;
+    for (const auto& [name, t] : feeds) {
+      if (t.dtype() != DType::kFloat32 || !t.is_plain()) continue;
+      const int64_t badi = first_non_finite(t.data<float>(), t.numel());
+      if (badi >= 0) {
+        bad = "calibration batch " + std::to_string(batch_index) + ": value '" + name +
+              "' (model input) holds " + describe_bad_value(t, badi);
+        break;
       }
-      return r.status();
     }
-    for (size_t k = 0; k < act.size(); ++k)
-      if (batch[k]->num_batches() > 0) QUENCH_RETURN_IF_ERROR(main[k]->merge(*batch[k]));
+    if (!bad.empty()) {
+      if (!m.options.skip_bad_batches) return Status::invalid(bad);
+      m.warn(bad + "; batch skipped");
+      ++skipped;
+      continue;
+    }
+    QUENCH_RETURN_IF_ERROR(m.fp32_exec->run(feeds).status());
     ++used;
     if (m.options.progress) m.options.progress(batch_index + 1, num_batches);
   }
@@ -360,6 +359,15 @@ Status QuantSim::compute_encodings(const BatchSource& source, int64_t num_batche
     return Status::invalid("every calibration batch (" + std::to_string(skipped) +
                            ") held NaN or Inf: nothing to calibrate on");
 
+  // Range searches (entropy, mse, ...) are independent per point: one thread each.
+  std::vector<std::optional<Result<Encoding>>> computed(act.size());
+  parallel_for(static_cast<int64_t>(act.size()), [&](int64_t k0, int64_t k1) {
+    for (int64_t k = k0; k < k1; ++k) {
+      const size_t kk = static_cast<size_t>(k);
+      if (non_float[kk] || !seen[kk]) continue;
+      computed[kk] = observers[kk]->compute(m.points[act[kk]].config.spec);
+    }
+  });
   std::vector<QuantPoint> kept;
   for (size_t i = 0, k = 0; i < m.points.size(); ++i) {
     QuantPoint& p = m.points[i];
@@ -374,9 +382,8 @@ Status QuantSim::compute_encodings(const BatchSource& source, int64_t num_batche
       m.warn("value '" + p.value + "' was never computed during calibration; left unquantized");
       continue;
     }
-    auto e = main[kk]->compute(p.config.spec);
-    if (!e.ok()) return e.status().with_context("value '" + p.value + "'");
-    p.encoding = std::move(e).value();
+    if (!computed[kk]->ok()) return computed[kk]->status().with_context("value '" + p.value + "'");
+    p.encoding = std::move(*computed[kk]).value();
     kept.push_back(std::move(p));
   }
   m.points = std::move(kept);
