@@ -115,7 +115,7 @@ std::pair<double, double> percentile_range(const std::vector<double>& counts, do
 //   2048 * T operations.
 //   4. threshold = i * amax / n at the first minimum.
 double entropy_threshold(const std::vector<double>& counts, double amax, int target_bins,
-                         int step) {
+                         int step, bool exhaustive) {
   const int n = static_cast<int>(counts.size());
   if (n <= target_bins || target_bins < 1) return amax;
   step = std::max(step, 1);
@@ -130,9 +130,8 @@ double entropy_threshold(const std::vector<double>& counts, double amax, int tar
   const double total = csum[static_cast<size_t>(n)];
   if (total <= 0) return amax;
   constexpr double kLambda = 1e-4;
-  double best = kInfD;
-  int best_i = n;
-  for (int i = target_bins;; i = std::min(i + step, n)) {
+  // KL divergence of clipping at i bins.
+  auto kl_at = [&](int i) -> double {
     const size_t ui = static_cast<size_t>(i);
     const double last = counts[ui - 1] + (total - csum[ui]);  // P[i - 1] with the outliers
     const double q_total = csum[ui];                            // Q's mass (no outliers)
@@ -156,14 +155,50 @@ double entropy_threshold(const std::vector<double>& counts, double amax, int tar
         const double qs = (1 - kLambda) * q_bin + kLambda / i;
         cross += (p_mass / total) * std::log(qs);
       }
-      const double kl = plogp - cross;
-      if (kl < best) {
-        best = kl;
-        best_i = i;
-      }
+      return plogp - cross;
     }
+    return kInfD;
+  };
+  // Every `step`-th candidate when there are few; otherwise coarse to fine: every kCoarse-th
+  // candidate, then every one within kCoarse of the kKeep best coarse ones. The KL curve over
+  // thresholds is smooth at the scale of a few bins (a 2048-bin histogram of real activations),
+  // so this finds the exhaustive search's minimum at a fifth of the cost (tested against it on
+  // typical activation histograms; a curve with a narrow dip elsewhere could make it miss it).
+  constexpr int kCoarse = 8, kKeep = 8;
+  std::vector<int> candidates;
+  for (int i = target_bins;; i = std::min(i + step, n)) {
+    candidates.push_back(i);
     if (i == n) break;
   }
+  std::vector<double> kl(candidates.size(), kInfD);
+  std::vector<bool> done(candidates.size(), false);
+  auto eval = [&](size_t c) {
+    if (!done[c]) kl[c] = kl_at(candidates[c]), done[c] = true;
+  };
+  if (exhaustive || candidates.size() <= static_cast<size_t>(16 * kCoarse)) {
+    for (size_t c = 0; c < candidates.size(); ++c) eval(c);
+  } else {
+    std::vector<size_t> coarse;
+    for (size_t c = 0; c < candidates.size(); c += kCoarse) coarse.push_back(c);
+    coarse.push_back(candidates.size() - 1);
+    for (size_t c : coarse) eval(c);
+    std::sort(coarse.begin(), coarse.end(), [&](size_t a, size_t b) {
+      return kl[a] < kl[b] || (kl[a] == kl[b] && a < b);
+    });
+    coarse.erase(std::unique(coarse.begin(), coarse.end()), coarse.end());
+    for (size_t k = 0; k < coarse.size() && k < static_cast<size_t>(kKeep); ++k) {
+      const size_t lo = coarse[k] >= kCoarse ? coarse[k] - kCoarse : 0;
+      const size_t hi = std::min(candidates.size() - 1, coarse[k] + kCoarse);
+      for (size_t c = lo; c <= hi; ++c) eval(c);
+    }
+  }
+  double best = kInfD;
+  int best_i = n;
+  for (size_t c = 0; c < candidates.size(); ++c)
+    if (done[c] && kl[c] < best) {
+      best = kl[c];
+      best_i = candidates[c];
+    }
   return amax * static_cast<double>(best_i) / n;
 }
 

@@ -30,9 +30,10 @@ std::pair<double, double> percentile_range(const std::vector<double>& counts, do
                                            double pct);
 
 // TensorRT KL calibration over |x| counts on [0, amax]: candidates i = target_bins .. n (every
-// `step`-th, n always included), threshold i * amax / n.
+// `step`-th, n always included), threshold i * amax / n. Long candidate lists are searched coarse
+// to fine (see the definition); `exhaustive` evaluates every candidate (tests compare the two).
 double entropy_threshold(const std::vector<double>& counts, double amax, int target_bins,
-                         int step = 1);
+                         int step = 1, bool exhaustive = false);
 
 // Minimum expected quantization MSE, symmetric: threshold T in {k * amax / n}; the grid step is
 // T / steps_per_threshold (steps of the grid between 0 and T).

@@ -2,6 +2,8 @@
 // PyTorch, numpy references of the published algorithms, and hand numbers.
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include <algorithm>
 #include <cmath>
 
@@ -169,6 +171,40 @@ TEST(EntropySearch, MatchesNumpyReference) {
   EXPECT_EQ(entropy_threshold(c, 2048.0, 256), 277.0);
   EXPECT_EQ(entropy_threshold(c, 2048.0, 8), 223.0);
   EXPECT_EQ(entropy_threshold(c, 2048.0, 4096), 2048.0);  // fewer bins than the target: amax
+}
+
+// The coarse-to-fine search finds the exhaustive search's threshold on the histograms of typical
+// activations: |N(0,1)| with and without outliers, post-ReLU (half zeros), Laplace, uniform, a
+// bimodal mixture, each for 8-bit signed / unsigned targets.
+TEST(EntropySearch, CoarseToFineMatchesExhaustive) {
+  std::mt19937 rng(11);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  std::exponential_distribution<double> expo(1.0);
+  std::uniform_real_distribution<double> uni(0.0, 1.0);
+  auto hist = [](const std::vector<double>& v) {
+    double amax = 0;
+    for (double x : v) amax = std::max(amax, std::fabs(x));
+    std::vector<double> c(2048, 0.0);
+    for (double x : v) c[std::min<size_t>(2047, static_cast<size_t>(std::fabs(x) / amax * 2048))] += 1;
+    return std::make_pair(c, amax);
+  };
+  std::vector<std::vector<double>> sets(6);
+  for (int i = 0; i < 200000; ++i) {
+    const double g = normal(rng);
+    sets[0].push_back(g);
+    sets[1].push_back(i % 20000 == 0 ? 40.0 : g);
+    sets[2].push_back(std::max(0.0, g));
+    sets[3].push_back(expo(rng) * (uni(rng) < 0.5 ? -1 : 1));
+    sets[4].push_back(uni(rng));
+    sets[5].push_back(uni(rng) < 0.9 ? normal(rng) * 0.2 : 3.0 + normal(rng));
+  }
+  for (size_t k = 0; k < sets.size(); ++k) {
+    auto [c, amax] = hist(sets[k]);
+    for (int target : {128, 256}) {
+      SCOPED_TRACE("set " + std::to_string(k) + " target " + std::to_string(target));
+      EXPECT_EQ(entropy_threshold(c, amax, target), entropy_threshold(c, amax, target, 1, true));
+    }
+  }
 }
 
 TEST(EntropyObserver, ClipsGaussianOutliersUnlikeMinMax) {
