@@ -144,8 +144,8 @@ Status run_phase(const Options& o) {
   } else {
     QUENCH_ASSIGN_OR_RETURN(CalibMethod method, parse_calib_method(o.phase));
     QuantConfig c = default_quant_config();
-    c.activation.observer.method = method;
-    c.input.observer.method = method;
+    c.activation.observer = observer_config_for(method);
+    c.input.observer = observer_config_for(method);
     for (int rep = 0; rep <= o.reps; ++rep) {
       const double t0 = now();
       QuantSimOptions so;

@@ -107,6 +107,13 @@ std::string canonical_op_type(std::string_view name) {
   return "";
 }
 
+ObserverConfig observer_config_for(CalibMethod m) {
+  ObserverConfig c;
+  c.method = m;
+  if (m == CalibMethod::kHfmg) c.num_bins = 4096;  // AMCT num_of_bins default
+  return c;
+}
+
 QuantConfig default_quant_config() {
   QuantConfig c;
   c.source = "default";

@@ -55,6 +55,10 @@ Result<CalibMethod> parse_calib_method(std::string_view s);
 enum class BatchStatistic { kNone, kModal, kMax, kMean, kMedian };
 const char* batch_statistic_name(BatchStatistic s);
 
+struct ObserverConfig;
+// The observer settings a method starts from: its reference tool's defaults (HFMG: 4096 bins).
+ObserverConfig observer_config_for(CalibMethod m);
+
 struct ObserverConfig {
   CalibMethod method = CalibMethod::kMinMax;
   BatchStatistic batch_statistic = BatchStatistic::kNone;

@@ -112,7 +112,9 @@ async function checkVariant(ort, opts, [name, model, extra, count, checks]) {
   for (const [level, maxSteps] of Object.entries(checks)) {
     const r = await compareLevel(ort, opts, qdq, mine, n, level);
     const step = outputScale(path.join(work, `${stem}.encodings`), r.outputName);
-    const pass = r.agreement >= 0.995 && r.maxDiff <= maxSteps * step;
+    // 0.1 % slack for the float arithmetic of the difference itself (a 2-step flip measures
+    // 2.0008 steps).
+    const pass = r.agreement >= 0.995 && r.maxDiff <= maxSteps * step * 1.001;
     ok &&= pass;
     parts.push(`[${level}] agreement ${(100 * r.agreement).toFixed(2)}%, max |diff| ` +
       `${(r.maxDiff / step).toFixed(2)} steps (limit ${maxSteps}, step ${step.toExponential(2)})`);

@@ -65,8 +65,8 @@ Result<DemoRow> quantized_variant(const Variant& v, const std::string& model_pat
   DataOptions opt;
   QUENCH_ASSIGN_OR_RETURN(auto calib, open_dataset((dir / kTrainImages).string(), "", opt));
   QuantConfig c = default_quant_config();
-  c.activation.observer.method = v.method;
-  c.input.observer.method = v.method;
+  c.activation.observer = observer_config_for(v.method);
+  c.input.observer = observer_config_for(v.method);
   c.weight.spec.granularity = v.weights;
   c.weight.spec.bits = v.w_bits;
   if (v.w_bits < 8) c.weight.observer.method = v.method == CalibMethod::kMse ? CalibMethod::kMse : CalibMethod::kMinMax;

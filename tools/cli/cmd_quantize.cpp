@@ -67,8 +67,11 @@ Result<DataOptions> data_options(const QuantizeOptions& o, const Model& model, i
 Status apply_overrides(const QuantizeOptions& o, QuantConfig& c) {
   if (!o.method.empty()) {
     QUENCH_ASSIGN_OR_RETURN(CalibMethod m, parse_calib_method(o.method));
-    c.activation.observer.method = m;
-    c.input.observer.method = m;
+    for (TensorQuantConfig* t : {&c.activation, &c.input}) {
+      const ObserverConfig d = observer_config_for(m);
+      t->observer.method = m;
+      t->observer.num_bins = d.num_bins;
+    }
   }
   if (!o.weights.empty()) {
     if (o.weights == "per-channel") c.weight.spec.granularity = Granularity::kPerChannel;
