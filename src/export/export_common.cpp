@@ -4,7 +4,6 @@
 #include "core/file_io.h"
 #include "export/export.h"
 #include "export/export_internal.h"
-#include "sim/placement.h"
 
 namespace quench {
 
@@ -95,7 +94,7 @@ const Encoding* input_encoding(const QuantizedModel& qm, const std::string& node
     // QuantSim's per-consumer copies and grid-keeping ops (Reshape, MaxPool...) pass the grid on.
     if (!v->producer) return nullptr;
     const std::string& op = v->producer->op_type;
-    if (op != "Identity" && !sim_internal::keeps_input_grid(op)) return nullptr;
+    if (op != "Identity" && !op_keeps_input_grid(op)) return nullptr;
     v = v->producer->input(0);
   }
   return nullptr;

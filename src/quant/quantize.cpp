@@ -20,12 +20,10 @@
 //
 // 32-bit grids (int32 biases) compute in double: float cannot hold 2^31 - 1.
 //
-// no-trapping-math: without it GCC sinks the (possibly trapping) arithmetic of each select arm
-// into a branch and gives up vectorising. The pragma comes before the includes because GCC does not
-// inline functions compiled with other options (std::fabs(float), std::copysign(float)) into these
-// loops. Nothing here reads the floating-point exception flags, and the option allows no
-// reassociation, so (a + 2^23) - 2^23 is still computed as written.
-#pragma GCC optimize("no-trapping-math")
+// -fno-trapping-math (set for this file in CMakeLists.txt): without it GCC sinks the (possibly
+// trapping) arithmetic of each select arm into a branch and gives up vectorising. Nothing here
+// reads the floating-point exception flags, and the option allows no reassociation, so
+// (a + 2^23) - 2^23 is still computed as written.
 
 #include "quant/quantize.h"
 

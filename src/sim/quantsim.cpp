@@ -72,6 +72,10 @@ Result<Encoding> per_block_encoding(const Tensor& w, const QuantSpec& spec) {
 
 }  // namespace
 
+bool op_keeps_input_grid(std::string_view op_type) {
+  return sim_internal::keeps_input_grid(std::string(op_type));
+}
+
 Result<BatchSource> random_batch_source(const Model& model, const Shape& input_shape,
                                         int64_t num_batches, uint64_t seed) {
   const Value* input = nullptr;

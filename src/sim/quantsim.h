@@ -72,6 +72,10 @@ struct QuantSimOptions {
 // A calibration batch source: called with i = 0, 1, ... until it returns an empty Feeds.
 using BatchSource = std::function<Result<Executor::Feeds>(int64_t i)>;
 
+// True for ops whose output lies on their data input's grid (Reshape, Transpose, MaxPool,
+// Flatten...): QuantSim gives them no quantizer of their own when their input has one.
+bool op_keeps_input_grid(std::string_view op_type);
+
 // Data-free calibration (modelslim quant_mode 0 without data): `num_batches` batches of uniform
 // random values in [0, 1) for the model's single float input, shaped `input_shape` (a batch
 // dimension is prepended to a rank-3 shape). Deterministic for a seed.

@@ -50,7 +50,7 @@ constexpr Variant kVariants[] = {
     {"W8A8 minmax per-channel", CalibMethod::kMinMax, Granularity::kPerChannel, 8},
     {"W8A8 minmax per-tensor", CalibMethod::kMinMax, Granularity::kPerTensor, 8},
     {"W8A8 entropy per-channel", CalibMethod::kEntropy, Granularity::kPerChannel, 8},
-    {"W8A8 percentile per-ch", CalibMethod::kPercentile, Granularity::kPerChannel, 8},
+    {"W8A8 percentile per-channel", CalibMethod::kPercentile, Granularity::kPerChannel, 8},
     {"W8A8 mse per-channel", CalibMethod::kMse, Granularity::kPerChannel, 8},
     {"W8A8 hfmg per-channel", CalibMethod::kHfmg, Granularity::kPerChannel, 8},
     {"W8A8 ifmr per-channel", CalibMethod::kIfmr, Granularity::kPerChannel, 8},
@@ -120,14 +120,14 @@ Result<DemoRow> evaluate_variant(const std::string& variant, const std::string& 
 }
 
 void print_table(const std::vector<DemoRow>& rows) {
-  print_line(fmt::format("{:<26} {:>8} {:>7} {:>8} {:>9} {:>16}", "variant", "top-1", "drop",
+  print_line(fmt::format("{:<28} {:>8} {:>7} {:>8} {:>9} {:>16}", "variant", "top-1", "drop",
                          "top-5", "calib", "throughput"));
   const double base = rows.front().result.top1();
   for (const DemoRow& r : rows) {
     const std::string drop =
         r.calib_seconds < 0 ? "" : fmt::format("{:.2f}", 100.0 * (base - r.result.top1()));
     const std::string calib = r.calib_seconds < 0 ? "" : fmt::format("{:.2f}s", r.calib_seconds);
-    print_line(fmt::format("{:<26} {:>7.2f}% {:>7} {:>7.2f}% {:>9} {:>10.0f} img/s", r.variant,
+    print_line(fmt::format("{:<28} {:>7.2f}% {:>7} {:>7.2f}% {:>9} {:>10.0f} img/s", r.variant,
                            100.0 * r.result.top1(), drop, 100.0 * r.result.top5(), calib,
                            r.result.throughput()));
   }
