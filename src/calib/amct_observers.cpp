@@ -158,23 +158,9 @@ class HfmgObserver final : public BoundedObserverBase {
     QUENCH_RETURN_IF_ERROR(begin_update(batch, &skip));
     if (skip) return Status::ok_status();
     ++batches_;
-    const float* x = batch.data<float>();
-    if (!config_.per_channel) {
-      if (hists_.empty())
-        hists_.emplace_back(PowerOfTwoHistogram::Sides::kSigned,
-                            std::max(PowerOfTwoHistogram::kFineBinsPerSide, 2 * config_.num_bins));
-      hists_[0].add(x, batch.numel());
-      return Status::ok_status();
-    }
-    if (hists_.empty())
-      hists_.assign(static_cast<size_t>(layout_.channels),
-                    PowerOfTwoHistogram(PowerOfTwoHistogram::Sides::kSigned,
-                                        kPerChannelFineBins));
-    std::vector<float> channel;
-    for (int64_t c = 0; c < layout_.channels; ++c) {
-      gather_channel(x, layout_, c, channel);
-      hists_[static_cast<size_t>(c)].add(channel.data(), static_cast<int64_t>(channel.size()));
-    }
+    add_to_signed_histograms(hists_, batch.data<float>(), batch.numel(), config_.per_channel,
+                             layout_,
+                             std::max(PowerOfTwoHistogram::kFineBinsPerSide, 2 * config_.num_bins));
     return Status::ok_status();
   }
 
@@ -184,12 +170,7 @@ class HfmgObserver final : public BoundedObserverBase {
     int64_t take = 0;
     QUENCH_RETURN_IF_ERROR(begin_merge(*o, /*allow_partial=*/false, &take));
     if (take == 0) return Status::ok_status();
-    if (hists_.empty()) {
-      hists_ = o->hists_;
-    } else {
-      for (size_t i = 0; i < hists_.size() && i < o->hists_.size(); ++i)
-        hists_[i].merge(o->hists_[i]);
-    }
+    merge_histograms(hists_, o->hists_);
     finish_merge(*o, take);
     return Status::ok_status();
   }

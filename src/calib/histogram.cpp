@@ -143,7 +143,17 @@ void PowerOfTwoHistogram::add(const float* x, int64_t n) {
   const int64_t b = bins_per_side_;
   const bool kabs = sides_ == Sides::kAbs;
   if (n >= kFastMin && shift >= -100 && shift <= 100 && bins_log2(bins_per_side_) >= 0) {
-    bin_fast(x, n, std::ldexp(1.0f, shift), kabs ? 0 : b);
+    // The bins this batch can touch, from its extremes (the same float arithmetic as binning).
+    const float fs = std::ldexp(1.0f, shift);
+    auto bin_of = [&](float v) {
+      const float t = v * fs;
+      const int64_t r = static_cast<int64_t>(t);
+      return r - (t < static_cast<float>(r) ? 1 : 0) + (kabs ? 0 : b);
+    };
+    const int64_t nb = static_cast<int64_t>(bins_.size());
+    const int64_t first = std::clamp<int64_t>(bin_of(lo), 0, nb - 1);
+    const int64_t last = std::clamp<int64_t>(bin_of(hi), 0, nb - 1);
+    bin_fast(x, n, fs, kabs ? 0 : b, first, last);
     return;
   }
   const double scale = std::ldexp(static_cast<double>(bins_per_side_), -exponent_);
@@ -161,8 +171,11 @@ void PowerOfTwoHistogram::add(const float* x, int64_t n) {
   }
 }
 
-void PowerOfTwoHistogram::bin_fast(const float* x, int64_t n, float scale, int64_t offset) {
-  const int64_t nb = static_cast<int64_t>(bins_.size());
+void PowerOfTwoHistogram::bin_fast(const float* x, int64_t n, float scale, int64_t offset,
+                                   int64_t first, int64_t last) {
+  // Scratch histograms cover only bins [first, last]; indices are shifted by `first`.
+  const int64_t nb = last - first + 1;
+  offset -= first;
   const bool kabs = sides_ == Sides::kAbs;
   // Threads only for batches large enough to pay for their scratch histograms.
   const int threads = n >= (int64_t{1} << 17) ? std::max(1, num_threads()) : 1;
@@ -183,7 +196,8 @@ void PowerOfTwoHistogram::bin_fast(const float* x, int64_t n, float scale, int64
           const int m = static_cast<int>(std::min<int64_t>(kBlock, end - s0));
           const float* p = src + s0;
           if (kabs) {
-            for (int i = 0; i < m; ++i) idx[i] = static_cast<int32_t>(std::fabs(p[i]) * scale);
+            for (int i = 0; i < m; ++i)
+              idx[i] = static_cast<int32_t>(std::fabs(p[i]) * scale) + static_cast<int32_t>(offset);
           } else {
             for (int i = 0; i < m; ++i) {
               const float v = p[i] * scale;
@@ -202,7 +216,7 @@ void PowerOfTwoHistogram::bin_fast(const float* x, int64_t n, float scale, int64
   for (int t = 0; t < threads; ++t)
     for (int c = 0; c < kCopies; ++c) {
       const uint32_t* h = scratch.data() + static_cast<size_t>(t) * per_thread + static_cast<size_t>(c * nb);
-      for (int64_t j = 0; j < nb; ++j) bins_[static_cast<size_t>(j)] += h[j];
+      for (int64_t j = 0; j < nb; ++j) bins_[static_cast<size_t>(first + j)] += h[j];
     }
 }
 

@@ -59,7 +59,8 @@ class PowerOfTwoHistogram {
  private:
   static constexpr int kCopies = 4;          // interleaved scratch histograms in bin_fast
   static constexpr int64_t kFastMin = 4096;  // smaller batches take the plain loop
-  void bin_fast(const float* x, int64_t n, float scale, int64_t offset);
+  void bin_fast(const float* x, int64_t n, float scale, int64_t offset, int64_t first,
+                int64_t last);
 
   Sides sides_;
   int bins_per_side_;

@@ -20,7 +20,9 @@
 #include <fmt/format.h>
 
 #include <string>
+#include <vector>
 
+#include "calib/histogram.h"
 #include "calib/observer.h"
 #include "calib/observer_util.h"
 
@@ -39,6 +41,36 @@ inline bool same_observer_config(const ObserverConfig& a, const ObserverConfig& 
          a.ifmr_min_percentile == b.ifmr_min_percentile &&
          a.ifmr_search_start == b.ifmr_search_start && a.ifmr_search_end == b.ifmr_search_end &&
          a.ifmr_search_step == b.ifmr_search_step;
+}
+
+// Adds a batch to signed histograms kept per tensor (hists holds one, made with
+// `tensor_bins_per_side` on first use) or per channel of `layout` (kPerChannelFineBins each).
+inline void add_to_signed_histograms(std::vector<PowerOfTwoHistogram>& hists, const float* x,
+                                     int64_t n, bool per_channel, const ChannelLayout& layout,
+                                     int tensor_bins_per_side) {
+  if (!per_channel) {
+    if (hists.empty()) hists.emplace_back(PowerOfTwoHistogram::Sides::kSigned, tensor_bins_per_side);
+    hists[0].add(x, n);
+    return;
+  }
+  if (hists.empty())
+    hists.assign(static_cast<size_t>(layout.channels),
+                 PowerOfTwoHistogram(PowerOfTwoHistogram::Sides::kSigned, kPerChannelFineBins));
+  std::vector<float> values;
+  for (int64_t c = 0; c < layout.channels; ++c) {
+    gather_channel(x, layout, c, values);
+    hists[static_cast<size_t>(c)].add(values.data(), static_cast<int64_t>(values.size()));
+  }
+}
+
+// Merges histograms kept as above (exact, see histogram.h).
+inline void merge_histograms(std::vector<PowerOfTwoHistogram>& hists,
+                             const std::vector<PowerOfTwoHistogram>& other) {
+  if (hists.empty()) {
+    hists = other;
+    return;
+  }
+  for (size_t i = 0; i < hists.size() && i < other.size(); ++i) hists[i].merge(other[i]);
 }
 
 class BoundedObserverBase : public Observer {

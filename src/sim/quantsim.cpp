@@ -204,6 +204,12 @@ struct QuantSim::Impl {
     }
   }
 
+  // Biases follow their input and weight encodings; the quantized executor is rebuilt lazily.
+  void encodings_changed() {
+    set_bias_encodings();
+    q_dirty = true;
+  }
+
   Status build_q_exec() {
     auto qmodel = std::make_shared<Model>(clone_model(*sim));
     for (const QuantPoint& p : points) {
@@ -410,45 +416,37 @@ Result<std::vector<Tensor>> QuantSim::run_fp32(const Executor::Feeds& feeds) {
 
 void QuantSim::set_bypass(bool bypass) { impl_->bypass = bypass; }
 
-int QuantSim::set_enabled(std::string_view name, bool enabled) {
+// Sets `enabled` on the points `match` selects; int32 biases follow their input and weight.
+template <class Match>
+static int set_enabled_where(std::vector<QuantPoint>& points, bool enabled, Match match) {
   int n = 0;
-  for (QuantPoint& p : impl_->points)
-    if (p.value == name || p.source_value == name || p.node == name) {
+  for (QuantPoint& p : points)
+    if (match(p)) {
       p.enabled = enabled;
       ++n;
     }
-  if (n) {
-    impl_->set_bias_encodings();
-    impl_->q_dirty = true;
-  }
+  return n;
+}
+
+int QuantSim::set_enabled(std::string_view name, bool enabled) {
+  const int n = set_enabled_where(impl_->points, enabled, [&](const QuantPoint& p) {
+    return p.value == name || p.source_value == name || p.node == name;
+  });
+  if (n) impl_->encodings_changed();
   return n;
 }
 
 int QuantSim::set_enabled_by_op_type(std::string_view op_type, bool enabled) {
-  int n = 0;
-  for (QuantPoint& p : impl_->points)
-    if (p.op_type == op_type) {
-      p.enabled = enabled;
-      ++n;
-    }
-  if (n) {
-    impl_->set_bias_encodings();
-    impl_->q_dirty = true;
-  }
+  const int n = set_enabled_where(impl_->points, enabled,
+                                  [&](const QuantPoint& p) { return p.op_type == op_type; });
+  if (n) impl_->encodings_changed();
   return n;
 }
 
 int QuantSim::set_enabled_by_kind(TensorKind kind, bool enabled) {
-  int n = 0;
-  for (QuantPoint& p : impl_->points)
-    if (p.kind == kind) {
-      p.enabled = enabled;
-      ++n;
-    }
-  if (n) {
-    impl_->set_bias_encodings();
-    impl_->q_dirty = true;
-  }
+  const int n =
+      set_enabled_where(impl_->points, enabled, [&](const QuantPoint& p) { return p.kind == kind; });
+  if (n) impl_->encodings_changed();
   return n;
 }
 
@@ -466,8 +464,7 @@ Status QuantSim::set_encoding(std::string_view value, const Encoding& e) {
   const Shape* shape = v && v->is_constant() ? &v->constant.shape() : nullptr;
   QUENCH_RETURN_IF_ERROR(e.validate(shape).with_context("encoding for '" + std::string(value) + "'"));
   p->encoding = e;
-  impl_->set_bias_encodings();
-  impl_->q_dirty = true;
+  impl_->encodings_changed();
   return Status();
 }
 

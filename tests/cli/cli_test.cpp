@@ -21,13 +21,13 @@
 #include "data/npy.h"
 #include "ir/graph.h"
 #include "onnx/onnx_io.h"
+#include "cli_harness.h"
 
 namespace quench {
 namespace {
 
 namespace fs = std::filesystem;
 
-const std::string kQuench = QUENCH_BINARY_DIR "/tools/cli/quench";
 
 class Scratch {
  public:
@@ -46,46 +46,11 @@ class Scratch {
   fs::path path_;
 };
 
-struct CliResult {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
+using testing::CliResult;
+using testing::slurp;
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-std::string shell_quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) {
-    if (c == '\'') q += "'\\''";
-    else q += c;
-  }
-  return q + "'";
-}
-
-// Runs quench with the arguments; stdout and stderr are captured through files.
 CliResult quench(const Scratch& dir, const std::vector<std::string>& args) {
-  std::string cmd = shell_quote(kQuench);
-  // Appended piece by piece: GCC 12 warns (-Wrestrict, a false positive) on "literal" + string.
-  for (const std::string& a : args) {
-    cmd += ' ';
-    cmd += shell_quote(a);
-  }
-  const std::string out = dir.file("stdout.txt"), err = dir.file("stderr.txt");
-  cmd += " >";
-  cmd += shell_quote(out);
-  cmd += " 2>";
-  cmd += shell_quote(err);
-  cmd += " </dev/null";
-  int status = std::system(cmd.c_str());
-  CliResult r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
+  return testing::run_quench(dir, args);
 }
 
 Value* add_value(Graph& g, const std::string& name, std::vector<Dim> shape) {

@@ -20,6 +20,7 @@
 #include "onnx/onnx_io.h"
 #include "runtime/executor.h"
 #include "testutil.h"
+#include "cli_harness.h"
 
 namespace quench {
 namespace {
@@ -28,51 +29,18 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using testing::TempDir;
 
-const std::string kQuench = QUENCH_BINARY_DIR "/tools/cli/quench";
 const std::string kModel = QUENCH_SOURCE_DIR "/models/fashion_cnn.onnx";
 const std::string kFashion = "/usr/share/datasets/fashion-mnist/";
 constexpr int64_t kSamples = 64;
 
 // --- Running the binary (as tests/cli/cli_test.cpp does) -----------------------------------------
 
-struct CliResult {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-std::string shell_quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) {
-    if (c == '\'') q += "'\\''";
-    else q += c;
-  }
-  return q + "'";
-}
+using testing::CliResult;
+using testing::slurp;
 
 // stdout and stderr go to files, so stderr is never a terminal: no progress bar may appear.
 CliResult quench(const TempDir& dir, const std::vector<std::string>& args) {
-  std::string cmd = shell_quote(kQuench);
-  for (const std::string& a : args) {
-    cmd += ' ';
-    cmd += shell_quote(a);
-  }
-  const std::string out = dir.file("stdout.txt"), err = dir.file("stderr.txt");
-  cmd += " >";
-  cmd += shell_quote(out);
-  cmd += " 2>";
-  cmd += shell_quote(err);
-  cmd += " </dev/null";
-  const int status = std::system(cmd.c_str());
-  CliResult r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = slurp(out);
-  r.err = slurp(err);
+  CliResult r = testing::run_quench(dir, args);
   EXPECT_EQ(r.err.find('\r'), std::string::npos) << "progress output on a non-terminal stderr";
   EXPECT_EQ(r.out.find('\r'), std::string::npos);
   return r;

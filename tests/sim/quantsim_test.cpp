@@ -245,6 +245,37 @@ TEST(QuantSim, FirstLastFallbackAndDisabledNodes) {
       << bad.status().message();
 }
 
+TEST(QuantSim, LayerRulesAndTensorOverridesByOpTypeAndName) {
+  auto model = load("models/fashion_cnn.onnx");
+  QuantConfig c = default_quant_config();
+  // torch.nn.Linear is an alias of Gemm: 4-bit weights for both fully connected layers ...
+  LayerRule linear;
+  linear.op_type = "torch.nn.Linear";
+  linear.weight = c.weight;
+  linear.weight->spec.bits = 4;
+  c.layers.push_back(linear);
+  // ... except the last one, named, which goes back to 8 bits (a later rule wins).
+  LayerRule last;
+  last.node_name = "/classifier/classifier.4/Gemm";
+  last.weight = c.weight;
+  c.layers.push_back(last);
+  // One tensor by name: the input gets a symmetric int8 grid.
+  TensorQuantConfig input = c.input;
+  input.spec.is_signed = true;
+  input.spec.symmetric = true;
+  c.tensors["input"] = input;
+  auto sim = QuantSim::create(model, c);
+  ASSERT_TRUE(sim.ok()) << sim.status().message();
+  ASSERT_TRUE((*sim)->compute_encodings(random_images(1)).ok());
+  EXPECT_EQ(point_on(**sim, "classifier.1.weight")->encoding->spec.bits, 4);
+  EXPECT_EQ(point_on(**sim, "classifier.4.weight")->encoding->spec.bits, 8);
+  EXPECT_EQ(point_on(**sim, "onnx::Conv_40")->encoding->spec.bits, 8);
+  const Encoding& in = *point_on(**sim, "input")->encoding;
+  EXPECT_TRUE(in.spec.is_signed);
+  EXPECT_EQ(in.zero_point[0], 0);
+  EXPECT_EQ(point_on(**sim, "/features/features.2/Relu_output_0")->encoding->spec.symmetric, false);
+}
+
 TEST(QuantSim, EnableDisableByNameAndOpType) {
   auto model = load("models/fashion_cnn.onnx");
   auto sim = QuantSim::create(model, default_quant_config());
