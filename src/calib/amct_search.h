@@ -61,6 +61,16 @@ std::vector<std::pair<int, int>> hfmg_candidates(const std::vector<double>& coun
 // [left, right + 1) bins (bin width `width`); source bins outside go to the end bins' centres.
 double hfmg_l2_loss(const std::vector<double>& counts, double width, int left, int right,
                     int64_t dst_bins);
+
+// Prefix moments of a histogram for hfmg_l2_loss_fast.
+struct HfmgMoments {
+  HfmgMoments(const std::vector<double>& counts, double width);
+  double width;
+  std::vector<long double> s0, s1, s2;
+};
+// hfmg_l2_loss in O(dst_bins) instead of O(bins) (equal up to rounding).
+double hfmg_l2_loss_fast(const std::vector<double>& counts, const HfmgMoments& moments, int left,
+                         int right, int64_t dst_bins);
 // A.3: counts over [data_min, data_max] (equal bins), global argmin of the loss over the
 // candidates, clip range, then A.1. `total` is the number of values the histogram holds.
 AmctParams hfmg_search(const std::vector<double>& counts, double data_min, double data_max,

@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <random>
 #include <vector>
 
 #include "calib/amct_search.h"
@@ -250,6 +251,36 @@ TEST(HfmgSearch, L2LossPerSegment) {
   // distance): bin [-1, 0) relative to left, one destination bin [0, 2), centre 1:
   // 2 * int_{-2}^{-1} t^2 dt = 14/3.
   EXPECT_NEAR(calib_internal::hfmg_l2_loss({2, 0, 0}, 1.0, 1, 2, 1), 14.0 / 3, 1e-12);
+}
+
+// The O(destination bins) form of the loss equals the direct sum over source bins (up to
+// rounding) for every candidate the search visits, on skewed, sparse and dense histograms.
+TEST(HfmgSearch, FastLossMatchesDirectSum) {
+  std::mt19937 rng(5);
+  std::exponential_distribution<double> expo(0.01);
+  for (int shape = 0; shape < 3; ++shape) {
+    std::vector<double> counts(4096, 0.0);
+    for (size_t j = 0; j < counts.size(); ++j) {
+      if (shape == 0) counts[j] = std::floor(1000.0 * std::exp(-static_cast<double>(j) / 300.0));
+      if (shape == 1) counts[j] = (j % 97 == 0) ? std::floor(expo(rng)) : 0.0;
+      if (shape == 2) counts[j] = std::floor(expo(rng));
+    }
+    double total = 0;
+    for (double c : counts) total += c;
+    const double width = 0.37;
+    const calib_internal::HfmgMoments m(counts, width);
+    const auto cands = calib_internal::hfmg_candidates(counts, static_cast<int64_t>(total));
+    ASSERT_GT(cands.size(), 10u);
+    for (int64_t dst : {16, 256}) {
+      for (size_t i = 0; i < cands.size(); i += std::max<size_t>(1, cands.size() / 40)) {
+        const auto [l, r] = cands[i];
+        const double direct = calib_internal::hfmg_l2_loss(counts, width, l, r, dst);
+        const double fast = calib_internal::hfmg_l2_loss_fast(counts, m, l, r, dst);
+        EXPECT_NEAR(fast, direct, 1e-9 * std::max(1.0, std::fabs(direct)))
+            << "shape " << shape << " candidate [" << l << ", " << r << "] dst " << dst;
+      }
+    }
+  }
 }
 
 struct HfmgCase {
