@@ -78,6 +78,7 @@ struct Executor::Impl {
   ExecutorOptions options;
   Tap tap;
   std::unordered_set<std::string> watch;  // empty: the tap sees every value
+  std::unordered_set<std::string> any_order;  // watched values the tap may see in raw order
   bool watch_fits_fast = false;  // every watched value is materialized by the fast plan
   bool watch_checked = false;    // watch_fits_fast is up to date
   RunStats stats;
@@ -290,6 +291,14 @@ struct Executor::Impl {
     Tensor& t = slots[id];
     if (!t.defined()) return Status();
     if (t.is_plain()) return tap(TapEvent{p.values[id]->name, producer, index, &t});
+    if (!any_order.empty() && any_order.count(p.values[id]->name)) {
+      Tensor raw = t.storage_view();
+      if (raw.numel() == t.numel()) {  // no padding: the buffer holds exactly the elements
+        TapEvent e{p.values[id]->name, producer, index, &raw};
+        e.any_order = true;
+        return tap(e);
+      }
+    }
     // A blocked value: the tap sees a plain copy. When it only looks (calibration), the blocked
     // original stays for the next kernels, which would otherwise have to reorder it back.
     QUENCH_ASSIGN_OR_RETURN(Tensor plain, to_plain(t));
@@ -527,10 +536,14 @@ Result<std::vector<Tensor>> Executor::run(const Feeds& feeds,
   return impl_->run(feeds, &fetches);
 }
 
-void Executor::set_tap(Tap tap, std::vector<std::string> watch) {
+void Executor::set_tap(Tap tap, std::vector<std::string> watch, std::vector<std::string> any_order) {
   impl_->tap = std::move(tap);
   impl_->watch = std::unordered_set<std::string>(watch.begin(), watch.end());
-  if (!impl_->tap) impl_->watch.clear();
+  impl_->any_order = std::unordered_set<std::string>(any_order.begin(), any_order.end());
+  if (!impl_->tap) {
+    impl_->watch.clear();
+    impl_->any_order.clear();
+  }
   impl_->watch_checked = false;
 }
 bool Executor::has_tap() const { return static_cast<bool>(impl_->tap); }

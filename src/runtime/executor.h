@@ -46,6 +46,10 @@ struct TapEvent {
   Tensor* tensor;          // plain; assign a new tensor to *tensor to replace the value
                            // downstream (writing into its buffer is not enough: the tensor may
                            // be a plain copy of a blocked value)
+  // True when *tensor holds the value's elements in another order, flattened to 1-D: the raw
+  // buffer of a blocked value without padding, given for a value in set_tap's `any_order` list.
+  // Such a tensor must not be replaced.
+  bool any_order = false;
 };
 using Tap = std::function<Status(const TapEvent&)>;
 
@@ -77,7 +81,10 @@ class Executor {
   // still materialized there (not fused into a convolution, not bypassed): the tap then gets a
   // plain copy of a blocked value, and what it assigns is read downstream. Otherwise the run falls
   // back to the plain plan, as with no watch list.
-  void set_tap(Tap tap, std::vector<std::string> watch = {});
+  // `any_order` names watched values whose element order the tap does not need (min / max,
+  // histograms): a blocked one without padding reaches the tap as its raw buffer, with no copy.
+  void set_tap(Tap tap, std::vector<std::string> watch = {},
+               std::vector<std::string> any_order = {});
   bool has_tap() const;
 
   const Model& model() const;

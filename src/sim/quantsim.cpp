@@ -311,11 +311,15 @@ Status QuantSim::compute_encodings(const BatchSource& source, int64_t num_batche
       act.push_back(i);
   std::vector<std::unique_ptr<Observer>> observers(act.size());
   std::unordered_map<std::string, size_t> slot;  // value -> position in act
-  std::vector<std::string> watch;
+  std::vector<std::string> watch, any_order;
   for (size_t k = 0; k < act.size(); ++k) {
-    QUENCH_ASSIGN_OR_RETURN(observers[k], make_observer(m.points[act[k]].config.observer));
-    slot[m.points[act[k]].value] = k;
-    watch.push_back(m.points[act[k]].value);
+    const QuantPoint& p = m.points[act[k]];
+    QUENCH_ASSIGN_OR_RETURN(observers[k], make_observer(p.config.observer));
+    slot[p.value] = k;
+    watch.push_back(p.value);
+    // Per-tensor statistics do not depend on the order of the elements: the executor may hand
+    // over a blocked buffer as it is instead of reordering it.
+    if (!p.config.observer.per_channel) any_order.push_back(p.value);
   }
   std::vector<bool> seen(act.size(), false), non_float(act.size(), false);
 
@@ -332,7 +336,7 @@ Status QuantSim::compute_encodings(const BatchSource& source, int64_t num_batche
     return observers[k]->update(*e.tensor).with_context(
         "calibration batch " + std::to_string(batch_index) + ": value '" + std::string(e.name) +
         "'" + (e.producer ? " (output of " + e.producer->label() + ")" : ""));
-  }, std::move(watch));
+  }, std::move(watch), std::move(any_order));
   struct ClearTap {
     Executor* e;
     ~ClearTap() { e->set_tap({}); }
