@@ -152,26 +152,29 @@ struct QuantSim::Impl {
   }
 
   Status quantize_weights() {
-    for (QuantPoint& p : points) {
-      if (p.kind != TensorKind::kWeight &&
-          !(p.kind == TensorKind::kBias && p.config.spec.bits != 32))
-        continue;
-      const Value* v = sim->graph->find_value(p.value);
-      const Tensor& w = v->constant;
-      int64_t bad = first_non_finite(w.data<float>(), w.numel());
-      if (bad >= 0)
-        return Status::invalid(std::string(tensor_kind_name(p.kind)) + " '" + p.value + "' of " +
-                               p.node + ": " + describe_bad_value(w, bad));
-      if (p.config.spec.granularity == Granularity::kPerBlock) {
-        QUENCH_ASSIGN_OR_RETURN(p.encoding, per_block_encoding(w, p.config.spec));
-        continue;
-      }
-      QUENCH_ASSIGN_OR_RETURN(auto obs, make_observer(p.config.observer));
-      QUENCH_RETURN_IF_ERROR(obs->update(w).with_context("'" + p.value + "'"));
-      auto e = obs->compute(p.config.spec);
-      if (!e.ok()) return e.status().with_context("'" + p.value + "' of node '" + p.node + "'");
-      p.encoding = std::move(e).value();
+    for (QuantPoint& p : points) QUENCH_RETURN_IF_ERROR(quantize_weight(p));
+    return Status();
+  }
+
+  // A weight's (or non-int32 bias's) encoding from its values; other points are left alone.
+  Status quantize_weight(QuantPoint& p) {
+    if (p.kind != TensorKind::kWeight && !(p.kind == TensorKind::kBias && p.config.spec.bits != 32))
+      return Status();
+    const Value* v = sim->graph->find_value(p.value);
+    const Tensor& w = v->constant;
+    int64_t bad = first_non_finite(w.data<float>(), w.numel());
+    if (bad >= 0)
+      return Status::invalid(std::string(tensor_kind_name(p.kind)) + " '" + p.value + "' of " +
+                             p.node + ": " + describe_bad_value(w, bad));
+    if (p.config.spec.granularity == Granularity::kPerBlock) {
+      QUENCH_ASSIGN_OR_RETURN(p.encoding, per_block_encoding(w, p.config.spec));
+      return Status();
     }
+    QUENCH_ASSIGN_OR_RETURN(auto obs, make_observer(p.config.observer));
+    QUENCH_RETURN_IF_ERROR(obs->update(w).with_context("'" + p.value + "'"));
+    auto e = obs->compute(p.config.spec);
+    if (!e.ok()) return e.status().with_context("'" + p.value + "' of node '" + p.node + "'");
+    p.encoding = std::move(e).value();
     return Status();
   }
 
@@ -418,6 +421,19 @@ Result<std::vector<Tensor>> QuantSim::run_fp32(const Executor::Feeds& feeds) {
   return impl_->fp32_exec->run(feeds);
 }
 
+Result<std::vector<Tensor>> QuantSim::run(const Executor::Feeds& feeds,
+                                          const std::vector<std::string>& fetches) {
+  Impl& m = *impl_;
+  if (m.bypass) return m.fp32_exec->run(feeds, fetches);
+  if (m.q_dirty || !m.q_exec) QUENCH_RETURN_IF_ERROR(m.build_q_exec());
+  return m.q_exec->run(feeds, fetches);
+}
+
+Result<std::vector<Tensor>> QuantSim::run_fp32(const Executor::Feeds& feeds,
+                                               const std::vector<std::string>& fetches) {
+  return impl_->fp32_exec->run(feeds, fetches);
+}
+
 void QuantSim::set_bypass(bool bypass) { impl_->bypass = bypass; }
 
 // Sets `enabled` on the points `match` selects; int32 biases follow their input and weight.
@@ -469,6 +485,31 @@ Status QuantSim::set_encoding(std::string_view value, const Encoding& e) {
   QUENCH_RETURN_IF_ERROR(e.validate(shape).with_context("encoding for '" + std::string(value) + "'"));
   p->encoding = e;
   impl_->encodings_changed();
+  return Status();
+}
+
+Status QuantSim::set_parameter(std::string_view value, Tensor t, bool keep_encoding) {
+  Impl& m = *impl_;
+  Value* v = m.sim->graph->find_value(std::string(value));
+  if (!v || !v->is_constant())
+    return Status::not_found("set_parameter: the sim model has no constant '" + std::string(value) + "'");
+  if (t.dtype() != v->constant.dtype() || t.shape() != v->constant.shape())
+    return Status::invalid("set_parameter: '" + std::string(value) + "' is " +
+                           v->constant.describe() + ", the new value is " + t.describe());
+  if (t.dtype() == DType::kFloat32) {
+    const int64_t bad = first_non_finite(t.data<float>(), t.numel());
+    if (bad >= 0)
+      return Status::invalid("set_parameter: new value of '" + std::string(value) + "' holds " +
+                             describe_bad_value(t, bad));
+  }
+  v->constant = std::move(t);
+  QuantPoint* p = find_point(value);
+  if (p && !keep_encoding) QUENCH_RETURN_IF_ERROR(m.quantize_weight(*p));
+  // The FP32 executor holds its own plan of the constants: rebuild it.
+  ExecutorOptions eo;
+  eo.num_threads = m.options.num_threads;
+  QUENCH_ASSIGN_OR_RETURN(m.fp32_exec, Executor::create(m.sim, eo));
+  m.encodings_changed();
   return Status();
 }
 

@@ -99,6 +99,13 @@ class QuantSim {
   Result<std::vector<Tensor>> run(const Executor::Feeds& feeds);
   // FP32 run of the same sim model (all quantizers bypassed: bit-identical to the original model).
   Result<std::vector<Tensor>> run_fp32(const Executor::Feeds& feeds);
+  // The same two runs returning the named values of the sim model (intermediates or outputs) in
+  // the given order; in the quantized run a value with an activation point is returned quantized,
+  // as the ops downstream read it. For the algorithms that need per-layer inputs and targets.
+  Result<std::vector<Tensor>> run(const Executor::Feeds& feeds,
+                                  const std::vector<std::string>& fetches);
+  Result<std::vector<Tensor>> run_fp32(const Executor::Feeds& feeds,
+                                       const std::vector<std::string>& fetches);
   // Bypass mode: run() behaves as run_fp32().
   void set_bypass(bool bypass);
 
@@ -111,6 +118,11 @@ class QuantSim {
   QuantPoint* find_point(std::string_view value);
   // Replaces a point's encoding (AdaRound, manual overrides); weights are re-quantized.
   Status set_encoding(std::string_view value, const Encoding& e);
+  // Replaces a constant of the sim model (a weight or bias after AdaRound, bias correction, CLE)
+  // with a float tensor of the same shape. A weight point keeps its encoding when
+  // `keep_encoding` (AdaRound: the rounding was chosen for that grid); otherwise its encoding is
+  // recomputed from the new values. Both executors see the new value at their next run.
+  Status set_parameter(std::string_view value, Tensor t, bool keep_encoding = true);
 
   const Model& sim_model() const;
   std::shared_ptr<const Model> sim_model_ptr() const;

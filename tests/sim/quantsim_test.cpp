@@ -146,6 +146,56 @@ TEST(QuantSim, QuantizedRunMatchesHandComputedFakeQuant) {
   EXPECT_TENSOR_NEAR(got->at(0), *e, ey.scale[0] * 1.01);
 }
 
+// Fetch runs return intermediates as the ops downstream read them (quantized in run(), float in
+// run_fp32()); set_parameter replaces a weight in both runs, keeping or recomputing its encoding.
+TEST(QuantSim, FetchIntermediatesAndReplaceParameters) {
+  auto model = load("models/fashion_cnn.onnx");
+  auto sim = QuantSim::create(model, default_quant_config());
+  ASSERT_TRUE(sim.ok()) << sim.status().message();
+  ASSERT_TRUE((*sim)->compute_encodings(random_images(2)).ok());
+  const QuantPoint* act = nullptr;
+  const QuantPoint* weight = nullptr;
+  for (const QuantPoint& p : (*sim)->points()) {
+    if (!act && p.kind == TensorKind::kActivation && p.encoding) act = &p;
+    if (!weight && p.kind == TensorKind::kWeight && p.op_type == "Conv") weight = &p;
+  }
+  ASSERT_TRUE(act && weight);
+  const std::string act_name = act->value, w_name = weight->value;
+  const Encoding act_enc = *act->encoding, w_enc = *weight->encoding;
+  Tensor x = testing::random_tensor({2, 1, 28, 28}, 0.0f, 1.0f, 5);
+  auto q = (*sim)->run({{"input", x}}, {act_name});
+  auto f = (*sim)->run_fp32({{"input", x}}, {act_name});
+  ASSERT_TRUE(q.ok() && f.ok()) << q.status().message() << f.status().message();
+  // The quantized value lies on its point's grid (fake-quantizing it again changes nothing) and
+  // near the float one (upstream quantization moves it by a few steps at most).
+  auto fq = fake_quantize(q->at(0), act_enc);
+  ASSERT_TRUE(fq.ok());
+  EXPECT_TRUE(bitwise_equal(q->at(0), *fq));
+  EXPECT_TENSOR_NEAR(q->at(0), f->at(0), act_enc.scale[0] * 4);
+  EXPECT_FALSE(bitwise_equal(q->at(0), f->at(0)));
+
+  // Doubling the weight, encoding kept: the quantized weight saturates at the old grid's ends.
+  const Tensor w = (*sim)->sim_model().graph->find_value(w_name)->constant;
+  std::vector<float> doubled;
+  for (double v : w.to_double_vector()) doubled.push_back(static_cast<float>(2 * v));
+  Tensor w2 = Tensor::from_vector<float>(w.shape(), doubled);
+  auto before = (*sim)->run_fp32({{"input", x}});
+  ASSERT_TRUE((*sim)->set_parameter(w_name, w2, /*keep_encoding=*/true).ok());
+  EXPECT_EQ((*sim)->find_point(w_name)->encoding->scale, w_enc.scale);
+  auto after = (*sim)->run_fp32({{"input", x}});
+  ASSERT_TRUE(before.ok() && after.ok());
+  EXPECT_FALSE(bitwise_equal(before->at(0), after->at(0))) << "the FP32 run did not see the new weight";
+  ASSERT_TRUE((*sim)->set_parameter(w_name, w2, /*keep_encoding=*/false).ok());
+  const Encoding& re = *(*sim)->find_point(w_name)->encoding;
+  for (size_t c = 0; c < re.scale.size(); ++c) EXPECT_FLOAT_EQ(re.scale[c], 2 * w_enc.scale[c]);
+
+  Tensor wrong = testing::random_tensor({3}, 0.0f, 1.0f, 1);
+  auto bad = (*sim)->set_parameter(w_name, wrong);
+  EXPECT_FALSE(bad.ok());
+  EXPECT_NE(bad.message().find("'" + w_name + "' is"), std::string::npos) << bad.message();
+  EXPECT_FALSE((*sim)->set_parameter("no_such_value", w2).ok());
+}
+
 TEST(QuantSim, BiasIsInt32AtInputTimesWeightScale) {
   auto model = load("models/fashion_cnn.onnx");
   auto sim = QuantSim::create(model, default_quant_config());
