@@ -24,7 +24,7 @@
 #include <cstring>
 #include <limits>
 
-#include "calib/scan.h"
+#include "calib/observer_util.h"
 #include "core/parallel.h"
 
 namespace quench {
@@ -49,28 +49,6 @@ int exponent_for(double m) {
 inline int64_t floor_to_int(double v) {
   int64_t t = static_cast<int64_t>(v);
   return t - (static_cast<double>(t) > v ? 1 : 0);
-}
-
-void min_max_serial(const float* x, int64_t n, bool abs, float& min, float& max) {
-  calib_internal::scan_min_max(x, n, abs, min, max);
-}
-
-// The same over threads for large batches (min / max do not depend on the split).
-void min_max(const float* x, int64_t n, bool abs, float& min, float& max) {
-  const int chunks = n >= (int64_t{1} << 16) ? std::max(1, num_threads()) : 1;
-  if (chunks == 1) return min_max_serial(x, n, abs, min, max);
-  std::vector<float> lo(static_cast<size_t>(chunks)), hi(static_cast<size_t>(chunks));
-  const int64_t per = (n + chunks - 1) / chunks;
-  parallel_for(chunks, [&](int64_t c0, int64_t c1) {
-    for (int64_t c = c0; c < c1; ++c) {
-      const int64_t b = c * per, e = std::min(n, b + per);
-      lo[static_cast<size_t>(c)] = std::numeric_limits<float>::infinity();
-      hi[static_cast<size_t>(c)] = -std::numeric_limits<float>::infinity();
-      if (b < e) min_max_serial(x + b, e - b, abs, lo[static_cast<size_t>(c)], hi[static_cast<size_t>(c)]);
-    }
-  });
-  min = *std::min_element(lo.begin(), lo.end());
-  max = *std::max_element(hi.begin(), hi.end());
 }
 
 }  // namespace
@@ -114,11 +92,11 @@ static void coarsen(std::vector<uint64_t>& bins, PowerOfTwoHistogram::Sides side
   bins.swap(out);
 }
 
-void PowerOfTwoHistogram::add(const float* x, int64_t n) {
-  if (n <= 0) return;
-  // Pass 1: the batch's extremes, to grow the range once.
+bool PowerOfTwoHistogram::add(const float* x, int64_t n) {
+  if (n <= 0) return true;
+  // Pass 1: the batch's extremes, to grow the range once, and the finiteness check.
   float lo, hi;
-  min_max(x, n, sides_ == Sides::kAbs, lo, hi);
+  if (!calib_internal::tensor_min_max(x, n, lo, hi, sides_ == Sides::kAbs)) return false;
   if (total_ == 0) {
     min_ = lo;
     max_ = hi;
@@ -154,7 +132,7 @@ void PowerOfTwoHistogram::add(const float* x, int64_t n) {
     const int64_t first = std::clamp<int64_t>(bin_of(lo), 0, nb - 1);
     const int64_t last = std::clamp<int64_t>(bin_of(hi), 0, nb - 1);
     bin_fast(x, n, fs, kabs ? 0 : b, first, last);
-    return;
+    return true;
   }
   const double scale = std::ldexp(static_cast<double>(bins_per_side_), -exponent_);
   uint64_t* bins = bins_.data();
@@ -169,6 +147,7 @@ void PowerOfTwoHistogram::add(const float* x, int64_t n) {
       ++bins[r + b];
     }
   }
+  return true;
 }
 
 void PowerOfTwoHistogram::bin_fast(const float* x, int64_t n, float scale, int64_t offset,
@@ -177,6 +156,31 @@ void PowerOfTwoHistogram::bin_fast(const float* x, int64_t n, float scale, int64
   const int64_t nb = last - first + 1;
   offset -= first;
   const bool kabs = sides_ == Sides::kAbs;
+  auto bin_block = [&](const float* p, int m, int32_t* idx) {
+    if (kabs) {
+      for (int i = 0; i < m; ++i)
+        idx[i] = static_cast<int32_t>(std::fabs(p[i]) * scale) + static_cast<int32_t>(offset);
+    } else {
+      for (int i = 0; i < m; ++i) {
+        const float v = p[i] * scale;
+        const int32_t r = static_cast<int32_t>(v);  // toward zero; floor below
+        idx[i] = r - static_cast<int32_t>(v < static_cast<float>(r)) + static_cast<int32_t>(offset);
+      }
+    }
+  };
+  constexpr int kBlock = 256;
+  if (n < kDirectPerBin * nb) {
+    // Few values for the bins they span: zeroing and summing scratch copies would cost more than
+    // the binning, so count straight into the bins.
+    uint64_t* bins = bins_.data() + first;
+    int32_t idx[kBlock];
+    for (int64_t s0 = 0; s0 < n; s0 += kBlock) {
+      const int m = static_cast<int>(std::min<int64_t>(kBlock, n - s0));
+      bin_block(x + s0, m, idx);
+      for (int i = 0; i < m; ++i) ++bins[idx[i]];
+    }
+    return;
+  }
   // Threads only for batches large enough to pay for their scratch histograms.
   const int threads = n >= (int64_t{1} << 17) ? std::max(1, num_threads()) : 1;
   const size_t per_thread = static_cast<size_t>(kCopies * nb);
@@ -190,21 +194,10 @@ void PowerOfTwoHistogram::bin_fast(const float* x, int64_t n, float scale, int64
       for (int64_t t = t0; t < t1; ++t) {
         const int64_t begin = t * chunk, end = std::min(len, begin + chunk);
         uint32_t* h = scratch.data() + static_cast<size_t>(t) * per_thread;
-        constexpr int kBlock = 256;
         int32_t idx[kBlock];
         for (int64_t s0 = begin; s0 < end; s0 += kBlock) {
           const int m = static_cast<int>(std::min<int64_t>(kBlock, end - s0));
-          const float* p = src + s0;
-          if (kabs) {
-            for (int i = 0; i < m; ++i)
-              idx[i] = static_cast<int32_t>(std::fabs(p[i]) * scale) + static_cast<int32_t>(offset);
-          } else {
-            for (int i = 0; i < m; ++i) {
-              const float v = p[i] * scale;
-              const int32_t r = static_cast<int32_t>(v);  // toward zero; floor below
-              idx[i] = r - static_cast<int32_t>(v < static_cast<float>(r)) + static_cast<int32_t>(offset);
-            }
-          }
+          bin_block(src + s0, m, idx);
           int i = 0;
           for (; i + kCopies <= m; i += kCopies)
             for (int c = 0; c < kCopies; ++c) ++h[c * nb + idx[i + c]];

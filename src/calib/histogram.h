@@ -31,8 +31,9 @@ class PowerOfTwoHistogram {
 
   explicit PowerOfTwoHistogram(Sides sides = Sides::kSigned, int bins_per_side = kFineBinsPerSide);
 
-  // Adds finite values (callers reject NaN / Inf first).
-  void add(const float* x, int64_t n);
+  // Adds the values and returns true, or returns false and adds nothing when x holds a NaN or an
+  // Inf (found in the same pass as the batch's extremes).
+  [[nodiscard]] bool add(const float* x, int64_t n);
   // Exact: the result equals a histogram that saw both inputs. Both must have the same Sides and
   // bins_per_side.
   void merge(const PowerOfTwoHistogram& other);
@@ -58,6 +59,7 @@ class PowerOfTwoHistogram {
 
  private:
   static constexpr int kCopies = 4;          // interleaved scratch histograms in bin_fast
+  static constexpr int kDirectPerBin = 8;    // bin_fast counts in place below this many values per bin
   static constexpr int64_t kFastMin = 4096;  // smaller batches take the plain loop
   void bin_fast(const float* x, int64_t n, float scale, int64_t offset, int64_t first,
                 int64_t last);

@@ -51,7 +51,8 @@ class HistogramObserver final : public ObserverBase {
   Status update(const Tensor& batch) override {
     if (batch_limit_reached()) return Status::ok_status();
     ChannelLayout cl;
-    QUENCH_RETURN_IF_ERROR(begin_update(batch, &cl));
+    // Per tensor, the histogram's own first pass finds NaN / Inf: the data is read twice, not thrice.
+    QUENCH_RETURN_IF_ERROR(begin_update(batch, &cl, /*check_finite=*/per_channel()));
     if (batch.numel() == 0) return Status::ok_status();
     if (hists_.empty()) {
       const int bins = per_channel() ? kPerChannelBinsPerSide : PowerOfTwoHistogram::kFineBinsPerSide;
@@ -62,10 +63,10 @@ class HistogramObserver final : public ObserverBase {
       std::vector<float> values;
       for (int64_t c = 0; c < cl.channels; ++c) {
         gather_channel(batch.data<float>(), cl, c, values);
-        hists_[static_cast<size_t>(c)].add(values.data(), static_cast<int64_t>(values.size()));
+        (void)hists_[static_cast<size_t>(c)].add(values.data(), static_cast<int64_t>(values.size()));
       }
-    } else {
-      hists_[0].add(batch.data<float>(), batch.numel());
+    } else if (!hists_[0].add(batch.data<float>(), batch.numel())) {
+      return check_batch(batch);  // the message naming the first bad element
     }
     end_update(cl);
     return Status::ok_status();

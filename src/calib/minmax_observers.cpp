@@ -37,15 +37,18 @@ namespace {
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
 // Per-slot (channel, or the whole tensor) min / max of one batch.
-void batch_min_max(const Tensor& batch, const ChannelLayout& cl, bool per_channel,
-                   std::vector<float>& mn, std::vector<float>& mx) {
+// Per tensor, the finiteness check rides on the min / max pass (begin_update skips it): a batch
+// with NaN / Inf gets check_batch()'s message and changes nothing.
+Status batch_min_max(const Tensor& batch, const ChannelLayout& cl, bool per_channel,
+                     std::vector<float>& mn, std::vector<float>& mx) {
   if (per_channel) {
     channel_min_max(batch.data<float>(), cl, mn, mx);
-  } else {
-    mn.resize(1);
-    mx.resize(1);
-    tensor_min_max(batch.data<float>(), batch.numel(), mn[0], mx[0]);
+    return Status::ok_status();
   }
+  mn.resize(1);
+  mx.resize(1);
+  if (!tensor_min_max(batch.data<float>(), batch.numel(), mn[0], mx[0])) return check_batch(batch);
+  return Status::ok_status();
 }
 
 class MinMaxObserver final : public ObserverBase {
@@ -55,10 +58,10 @@ class MinMaxObserver final : public ObserverBase {
   Status update(const Tensor& batch) override {
     if (batch_limit_reached()) return Status::ok_status();
     ChannelLayout cl;
-    QUENCH_RETURN_IF_ERROR(begin_update(batch, &cl));
+    QUENCH_RETURN_IF_ERROR(begin_update(batch, &cl, /*check_finite=*/per_channel()));
     if (batch.numel() == 0) return Status::ok_status();  // adds nothing
     std::vector<float> mn, mx;
-    batch_min_max(batch, cl, per_channel(), mn, mx);
+    QUENCH_RETURN_IF_ERROR(batch_min_max(batch, cl, per_channel(), mn, mx));
     if (min_.empty()) {
       min_ = mn;
       max_ = mx;
@@ -111,10 +114,10 @@ class MovingAverageObserver final : public ObserverBase {
   Status update(const Tensor& batch) override {
     if (batch_limit_reached()) return Status::ok_status();
     ChannelLayout cl;
-    QUENCH_RETURN_IF_ERROR(begin_update(batch, &cl));
+    QUENCH_RETURN_IF_ERROR(begin_update(batch, &cl, /*check_finite=*/per_channel()));
     if (batch.numel() == 0) return Status::ok_status();  // torch skips empty tensors too
     std::vector<float> mn, mx;
-    batch_min_max(batch, cl, per_channel(), mn, mx);
+    QUENCH_RETURN_IF_ERROR(batch_min_max(batch, cl, per_channel(), mn, mx));
     history_.insert(history_.end(), mn.begin(), mn.end());
     history_.insert(history_.end(), mx.begin(), mx.end());
     end_update(cl);
@@ -240,10 +243,10 @@ class SigmaObserver final : public ObserverBase {
   Status update(const Tensor& batch) override {
     if (batch_limit_reached()) return Status::ok_status();
     ChannelLayout cl;
-    QUENCH_RETURN_IF_ERROR(begin_update(batch, &cl));
+    QUENCH_RETURN_IF_ERROR(begin_update(batch, &cl, /*check_finite=*/per_channel()));
     if (batch.numel() == 0) return Status::ok_status();
     std::vector<float> mn, mx;
-    batch_min_max(batch, cl, per_channel(), mn, mx);
+    QUENCH_RETURN_IF_ERROR(batch_min_max(batch, cl, per_channel(), mn, mx));
     if (min_.empty()) {
       min_ = mn;
       max_ = mx;

@@ -43,12 +43,13 @@ int64_t first_non_finite(const float* x, int64_t n) {
   return -1;
 }
 
-Status check_batch(const Tensor& batch) {
+Status check_batch(const Tensor& batch, bool check_finite) {
   if (!batch.defined()) return Status::invalid("the batch is an undefined tensor");
   if (batch.dtype() != DType::kFloat32)
     return Status::invalid("the batch is " + batch.describe() + ", observers take float32");
   if (!batch.is_plain())
     return Status::invalid("the batch " + batch.describe() + " is not in the plain layout");
+  if (!check_finite) return Status::ok_status();
   const int64_t bad = first_non_finite(batch.data<float>(), batch.numel());
   if (bad >= 0) {
     const float v = batch.data<float>()[bad];
@@ -73,26 +74,24 @@ Result<ChannelLayout> channel_layout(const Shape& shape, int axis) {
   return cl;
 }
 
-static void tensor_min_max_serial(const float* x, int64_t n, float& min, float& max);
-
-void tensor_min_max(const float* x, int64_t n, float& min, float& max) {
-  if (n < kParallelMin) return tensor_min_max_serial(x, n, min, max);
+bool tensor_min_max(const float* x, int64_t n, float& min, float& max, bool abs) {
+  if (n < kParallelMin) return scan_min_max(x, n, abs, min, max);
+  // min / max do not depend on the split.
   const int chunks = std::max(1, num_threads());
   std::vector<float> lo(static_cast<size_t>(chunks), std::numeric_limits<float>::infinity());
   std::vector<float> hi(static_cast<size_t>(chunks), -std::numeric_limits<float>::infinity());
+  std::vector<char> finite(static_cast<size_t>(chunks), 1);
   const int64_t per = (n + chunks - 1) / chunks;
   parallel_for(chunks, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
+      const size_t k = static_cast<size_t>(c);
       const int64_t b = c * per, e = std::min(n, b + per);
-      if (b < e) tensor_min_max_serial(x + b, e - b, lo[static_cast<size_t>(c)], hi[static_cast<size_t>(c)]);
+      if (b < e) finite[k] = scan_min_max(x + b, e - b, abs, lo[k], hi[k]);
     }
   });
   min = *std::min_element(lo.begin(), lo.end());
   max = *std::max_element(hi.begin(), hi.end());
-}
-
-static void tensor_min_max_serial(const float* x, int64_t n, float& min, float& max) {
-  scan_min_max(x, n, false, min, max);
+  return std::all_of(finite.begin(), finite.end(), [](char f) { return f != 0; });
 }
 
 void channel_min_max(const float* x, const ChannelLayout& cl, std::vector<float>& min,
@@ -177,8 +176,8 @@ bool same_observer_config(const ObserverConfig& a, const ObserverConfig& b) {
          a.ifmr_search_step == b.ifmr_search_step;
 }
 
-Status ObserverBase::begin_update(const Tensor& batch, ChannelLayout* cl) {
-  QUENCH_RETURN_IF_ERROR(check_batch(batch));
+Status ObserverBase::begin_update(const Tensor& batch, ChannelLayout* cl, bool check_finite) {
+  QUENCH_RETURN_IF_ERROR(check_batch(batch, check_finite));
   if (!config_.per_channel) {
     *cl = ChannelLayout{batch.rank(), 0, 1, 1, batch.numel()};
     return Status::ok_status();

@@ -32,7 +32,10 @@ inline constexpr const char* kNoDataMessage = "no calibration data was observed"
 
 // kInvalid unless `batch` is defined, plain and float32 and every element is finite:
 // "element 17 is NaN (calibration data must be finite)" / "element 3 is Inf (...)" / "-Inf".
-Status check_batch(const Tensor& batch);
+// With check_finite false only the form is checked: for observers whose first pass over the data
+// (tensor_min_max, PowerOfTwoHistogram::add) finds NaN / Inf anyway and then call check_batch()
+// for the message.
+Status check_batch(const Tensor& batch, bool check_finite = true);
 // Index of the first non-finite element of x[0..n), or -1.
 int64_t first_non_finite(const float* x, int64_t n);
 
@@ -46,8 +49,9 @@ struct ChannelLayout {
 // kInvalid when axis is outside [-rank, rank) ("axis 3 is out of range for a rank-2 batch").
 Result<ChannelLayout> channel_layout(const Shape& shape, int axis);
 
-// min / max of x over everything (n > 0).
-void tensor_min_max(const float* x, int64_t n, float& min, float& max);
+// min / max of x (of |x| when `abs`) over everything (n > 0), on every thread for large n.
+// Returns false when x holds a NaN or an Inf: the check costs nothing in the same pass.
+bool tensor_min_max(const float* x, int64_t n, float& min, float& max, bool abs = false);
 // Per-channel min / max of one batch; `min` / `max` are resized to cl.channels and overwritten.
 void channel_min_max(const float* x, const ChannelLayout& cl, std::vector<float>& min,
                      std::vector<float>& max);
@@ -100,7 +104,7 @@ class ObserverBase : public Observer {
   }
   // check_batch(), then (per-channel) the channel layout, which must agree with earlier batches.
   // For per-tensor observers *cl is one channel: {rank, axis 0, outer 1, channels 1, inner numel}.
-  Status begin_update(const Tensor& batch, ChannelLayout* cl);
+  Status begin_update(const Tensor& batch, ChannelLayout* cl, bool check_finite = true);
   // Counts the batch and (first batch) records its channel layout.
   void end_update(const ChannelLayout& cl);
   // Checks that `other` has the same dynamic type as *this (by typeid), the same config, a

@@ -19,15 +19,18 @@ int64_t first_non_finite_scalar(const float* x, int64_t n) {
   return -1;
 }
 
-void min_max_scalar(const float* x, int64_t n, bool abs, float& min, float& max) {
+bool min_max_scalar(const float* x, int64_t n, bool abs, float& min, float& max) {
   float lo = std::numeric_limits<float>::infinity(), hi = -lo;
+  bool nan = false;
   for (int64_t i = 0; i < n; ++i) {
     const float v = abs ? std::fabs(x[i]) : x[i];
+    nan |= v != v;
     lo = v < lo ? v : lo;
     hi = v > hi ? v : hi;
   }
   min = lo;
   max = hi;
+  return !nan && std::isfinite(lo) && std::isfinite(hi);
 }
 
 }  // namespace
@@ -57,16 +60,19 @@ int64_t scan_first_non_finite(const float* x, int64_t n) {
 #endif
 }
 
-void scan_min_max(const float* x, int64_t n, bool abs, float& min, float& max) {
+bool scan_min_max(const float* x, int64_t n, bool abs, float& min, float& max) {
 #if defined(__SSE2__)
   // MINPS / MAXPS return their second operand when either is NaN: the running value comes
-  // second, so a NaN element leaves it unchanged.
+  // second, so a NaN element leaves it unchanged; NaNs are caught by an unordered compare, Infs by
+  // the result.
   const __m128 sign = _mm_castsi128_ps(_mm_set1_epi32(0x7fffffff));
   __m128 lo0 = _mm_set1_ps(std::numeric_limits<float>::infinity()), lo1 = lo0;
   __m128 hi0 = _mm_set1_ps(-std::numeric_limits<float>::infinity()), hi1 = hi0;
+  __m128 nan = _mm_setzero_ps();
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
     __m128 a = _mm_loadu_ps(x + i), b = _mm_loadu_ps(x + i + 4);
+    nan = _mm_or_ps(nan, _mm_cmpunord_ps(a, b));
     if (abs) {
       a = _mm_and_ps(a, sign);
       b = _mm_and_ps(b, sign);
@@ -83,16 +89,18 @@ void scan_min_max(const float* x, int64_t n, bool abs, float& min, float& max) {
   _mm_store_ps(h, hi0);
   float lo = std::min(std::min(l[0], l[1]), std::min(l[2], l[3]));
   float hi = std::max(std::max(h[0], h[1]), std::max(h[2], h[3]));
+  bool finite = _mm_movemask_ps(nan) == 0;
   if (i < n) {
     float tl, th;
-    min_max_scalar(x + i, n - i, abs, tl, th);
+    finite &= min_max_scalar(x + i, n - i, abs, tl, th);
     lo = std::min(lo, tl);
     hi = std::max(hi, th);
   }
   min = lo;
   max = hi;
+  return finite && std::isfinite(lo) && std::isfinite(hi);
 #else
-  min_max_scalar(x, n, abs, min, max);
+  return min_max_scalar(x, n, abs, min, max);
 #endif
 }
 

@@ -10,7 +10,8 @@ namespace quench::calib_internal {
 
 // Index of the first NaN or +-Inf in x[0, n), or -1.
 int64_t scan_first_non_finite(const float* x, int64_t n);
-// min and max of x (or of |x| when `abs`) over x[0, n), n >= 1; NaN values are skipped.
-void scan_min_max(const float* x, int64_t n, bool abs, float& min, float& max);
+// min and max of x (or of |x| when `abs`) over x[0, n), n >= 1. Returns false when x holds a NaN
+// or an Inf (min / max are then meaningless): observers check finiteness in the same pass.
+bool scan_min_max(const float* x, int64_t n, bool abs, float& min, float& max);
 
 }  // namespace quench::calib_internal

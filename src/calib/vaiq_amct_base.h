@@ -50,7 +50,7 @@ inline void add_to_signed_histograms(std::vector<PowerOfTwoHistogram>& hists, co
                                      int tensor_bins_per_side) {
   if (!per_channel) {
     if (hists.empty()) hists.emplace_back(PowerOfTwoHistogram::Sides::kSigned, tensor_bins_per_side);
-    hists[0].add(x, n);
+    (void)hists[0].add(x, n);  // the batch was checked: add() cannot refuse it
     return;
   }
   if (hists.empty())
@@ -59,7 +59,7 @@ inline void add_to_signed_histograms(std::vector<PowerOfTwoHistogram>& hists, co
   std::vector<float> values;
   for (int64_t c = 0; c < layout.channels; ++c) {
     gather_channel(x, layout, c, values);
-    hists[static_cast<size_t>(c)].add(values.data(), static_cast<int64_t>(values.size()));
+    (void)hists[static_cast<size_t>(c)].add(values.data(), static_cast<int64_t>(values.size()));
   }
 }
 

@@ -60,31 +60,37 @@ const std::vector<CalibMethod> kGeneric = {
     CalibMethod::kPercentile, CalibMethod::kEntropy,             CalibMethod::kMse,
     CalibMethod::kTorchHistogram, CalibMethod::kTfEnhanced};
 
+// Per tensor the check rides on the observers' first pass over the data (on two threads for large
+// batches): both sizes, with the bad element in the last chunk for the large one.
 TEST(ObserverUpdate, NonFiniteValuesNameTheElementAndLeaveTheState) {
   const float nan = std::numeric_limits<float>::quiet_NaN();
   const float inf = std::numeric_limits<float>::infinity();
   for (CalibMethod m : kGeneric) {
     for (bool per_batch : {false, true}) {
-      SCOPED_TRACE(std::string(calib_method_name(m)) + (per_batch ? " per-batch max" : ""));
-      ObserverConfig c{.method = m};
-      if (per_batch) c.batch_statistic = BatchStatistic::kMax;
-      auto obs = std::move(make_observer(c)).value();
-      ASSERT_TRUE(obs->update(tensor_of({1.0f, -2.0f})).ok());
-      const Encoding before = *obs->compute(QuantSpec{});
-      std::vector<float> x(10000, 0.5f);
-      x[7777] = nan;
-      Status s = obs->update(tensor_of(x));
-      EXPECT_EQ(s.code(), StatusCode::kInvalid);
-      EXPECT_EQ(s.message(), "element 7777 is NaN (calibration data must be finite)");
-      x[7777] = 1.0f;
-      x[4] = inf;
-      EXPECT_EQ(obs->update(tensor_of(x)).message(),
-                "element 4 is Inf (calibration data must be finite)");
-      x[4] = -inf;
-      EXPECT_EQ(obs->update(tensor_of(x)).message(),
-                "element 4 is -Inf (calibration data must be finite)");
-      EXPECT_EQ(obs->num_batches(), 1);
-      EXPECT_EQ(obs->compute(QuantSpec{})->scale, before.scale);
+      for (size_t size : {size_t{10000}, size_t{200000}}) {
+        SCOPED_TRACE(std::string(calib_method_name(m)) + (per_batch ? " per-batch max" : "") +
+                     " size " + std::to_string(size));
+        ObserverConfig c{.method = m};
+        if (per_batch) c.batch_statistic = BatchStatistic::kMax;
+        auto obs = std::move(make_observer(c)).value();
+        ASSERT_TRUE(obs->update(tensor_of({1.0f, -2.0f})).ok());
+        const Encoding before = *obs->compute(QuantSpec{});
+        std::vector<float> x(size, 0.5f);
+        const size_t at = size - 2223;
+        x[at] = nan;
+        Status s = obs->update(tensor_of(x));
+        EXPECT_EQ(s.code(), StatusCode::kInvalid);
+        EXPECT_EQ(s.message(), "element " + std::to_string(at) + " is NaN (calibration data must be finite)");
+        x[at] = 1.0f;
+        x[4] = inf;
+        EXPECT_EQ(obs->update(tensor_of(x)).message(),
+                  "element 4 is Inf (calibration data must be finite)");
+        x[4] = -inf;
+        EXPECT_EQ(obs->update(tensor_of(x)).message(),
+                  "element 4 is -Inf (calibration data must be finite)");
+        EXPECT_EQ(obs->num_batches(), 1);
+        EXPECT_EQ(obs->compute(QuantSpec{})->scale, before.scale);
+      }
     }
   }
 }

@@ -320,7 +320,7 @@ TEST(TfEnhancedObserver, GridMapsToTheSpec) {
   auto obs = make({.method = CalibMethod::kTfEnhanced});
   ASSERT_TRUE(obs->update(tensor_of(x)).ok());
   PowerOfTwoHistogram h;
-  h.add(x.data(), static_cast<int64_t>(x.size()));
+  EXPECT_TRUE(h.add(x.data(), static_cast<int64_t>(x.size())));
   const std::vector<double> counts = calib_internal::signed_counts(h, h.min(), h.max(), 2048);
   const auto [d_sym, o_sym] =
       tf_enhanced_search(counts, h.min(), h.max(), 255, TfEnhancedMode::kSymmetric);

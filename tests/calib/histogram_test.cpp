@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 #include "generic_test_data.h"
@@ -19,7 +20,7 @@ TEST(PowerOfTwoHistogram, BinsByHand) {
   // 4 bins per side: after 3.0 the range is [-4, 4) (3 < 2^2), bins of width 1.
   PowerOfTwoHistogram h(Sides::kSigned, 4);
   const std::vector<float> x = {0.5f, -0.5f, 3.0f, -4.0f + 1e-6f, 0.0f, 1.0f};
-  h.add(x.data(), static_cast<int64_t>(x.size()));
+  EXPECT_TRUE(h.add(x.data(), static_cast<int64_t>(x.size())));
   EXPECT_EQ(h.exponent(), 2);
   EXPECT_EQ(h.bin_width(), 1.0);
   EXPECT_EQ(h.lower_edge(), -4.0);
@@ -32,11 +33,47 @@ TEST(PowerOfTwoHistogram, BinsByHand) {
   EXPECT_FLOAT_EQ(h.abs_max(), 4.0f - 1e-6f);
 }
 
+TEST(PowerOfTwoHistogram, RefusesNonFiniteBatchesWhole) {
+  for (int64_t n : {int64_t{37}, int64_t{300000}}) {  // serial and threaded first pass
+    PowerOfTwoHistogram h(Sides::kSigned);
+    std::vector<float> x(static_cast<size_t>(n), 0.25f);
+    ASSERT_TRUE(h.add(x.data(), n));
+    const std::vector<uint64_t> bins = h.bins();
+    for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+                      -std::numeric_limits<float>::infinity()}) {
+      x[static_cast<size_t>(n - 1)] = bad;
+      EXPECT_FALSE(h.add(x.data(), n)) << n << " " << bad;
+      EXPECT_EQ(h.total(), n);
+      EXPECT_EQ(h.bins(), bins);
+      EXPECT_EQ(h.max(), 0.25f);
+    }
+  }
+}
+
+// add() bins a batch by one of four paths (plain loop, in place, interleaved scratch copies, and
+// those on two threads) by its size against the bins it spans; each must give the bins of adding
+// the values one at a time (the plain loop in double).
+TEST(PowerOfTwoHistogram, EveryBinningPathMatchesOneAtATime) {
+  for (Sides sides : {Sides::kSigned, Sides::kAbs}) {
+    for (int64_t n : {int64_t{3000}, int64_t{20000}, int64_t{90000}, int64_t{600000}}) {
+      SCOPED_TRACE("n " + std::to_string(n) + (sides == Sides::kAbs ? " abs" : " signed"));
+      std::vector<float> x = testing::gaussian(static_cast<size_t>(n), 11, 0.5, 2.0);
+      for (size_t i = 0; i < x.size(); i += 3) x[i] = std::max(0.0f, x[i]);  // runs of zeros
+      PowerOfTwoHistogram batch(sides), single(sides);
+      EXPECT_TRUE(batch.add(x.data(), n));
+      for (const float& v : x) EXPECT_TRUE(single.add(&v, 1));
+      EXPECT_EQ(batch.exponent(), single.exponent());
+      EXPECT_EQ(batch.bins(), single.bins());
+      EXPECT_EQ(batch.total(), n);
+    }
+  }
+}
+
 TEST(PowerOfTwoHistogram, ValueAtThePowerOfTwoNeedsTheNextExponent) {
   // Ranges are half-open: 4.0 does not fit [-4, 4) and needs e = 3.
   PowerOfTwoHistogram h(Sides::kAbs, 4);
   const std::vector<float> x = {4.0f, -1.0f};
-  h.add(x.data(), 2);
+  EXPECT_TRUE(h.add(x.data(), 2));
   EXPECT_EQ(h.exponent(), 3);
   const std::vector<uint64_t> expected = {1, 0, 1, 0};  // |x| bins of width 2 over [0, 8)
   EXPECT_EQ(h.bins(), expected);
@@ -48,11 +85,11 @@ TEST(PowerOfTwoHistogram, RangeGrowthEqualsAFreshHistogram) {
   const std::vector<float> small = testing::gaussian(5000, 3, 0.0, 0.01);
   const std::vector<float> big = {7.5f, -12.0f};
   PowerOfTwoHistogram grown, fresh;
-  grown.add(small.data(), static_cast<int64_t>(small.size()));
+  EXPECT_TRUE(grown.add(small.data(), static_cast<int64_t>(small.size())));
   const int e_small = grown.exponent();
-  grown.add(big.data(), 2);
-  fresh.add(big.data(), 2);
-  fresh.add(small.data(), static_cast<int64_t>(small.size()));
+  EXPECT_TRUE(grown.add(big.data(), 2));
+  EXPECT_TRUE(fresh.add(big.data(), 2));
+  EXPECT_TRUE(fresh.add(small.data(), static_cast<int64_t>(small.size())));
   EXPECT_LT(e_small, grown.exponent());
   EXPECT_EQ(grown.exponent(), 4);
   EXPECT_EQ(grown.bins(), fresh.bins());
@@ -63,10 +100,10 @@ TEST(PowerOfTwoHistogram, RangeGrowthEqualsAFreshHistogram) {
 TEST(PowerOfTwoHistogram, ZerosBeforeAnyRangeAreKept) {
   PowerOfTwoHistogram a(Sides::kSigned, 8), b(Sides::kSigned, 8);
   const std::vector<float> zeros(5, 0.0f), x = {0.3f, -0.2f};
-  a.add(zeros.data(), 5);
-  a.add(x.data(), 2);
-  b.add(x.data(), 2);
-  b.add(zeros.data(), 5);
+  EXPECT_TRUE(a.add(zeros.data(), 5));
+  EXPECT_TRUE(a.add(x.data(), 2));
+  EXPECT_TRUE(b.add(x.data(), 2));
+  EXPECT_TRUE(b.add(zeros.data(), 5));
   EXPECT_EQ(a.bins(), b.bins());
   EXPECT_EQ(a.total(), 7);
   // e = -1 (0.3 < 2^-1), w = 1/16: zeros in relative bin 0 (index 8), 0.3 in 4, -0.2 in -4.
@@ -95,13 +132,13 @@ TEST(PowerOfTwoHistogram, MergeOfSplitBatchesIsBitExact) {
   for (const SplitCase& c : cases) {
     SCOPED_TRACE(c.name);
     PowerOfTwoHistogram all(c.sides);
-    for (const auto& b : batches) all.add(b.data(), static_cast<int64_t>(b.size()));
+    for (const auto& b : batches) EXPECT_TRUE(all.add(b.data(), static_cast<int64_t>(b.size())));
     std::vector<PowerOfTwoHistogram> parts;
     size_t next = 0;
     for (int count : c.split) {
       parts.emplace_back(c.sides);
       for (int k = 0; k < count; ++k, ++next)
-        parts.back().add(batches[next].data(), static_cast<int64_t>(batches[next].size()));
+        EXPECT_TRUE(parts.back().add(batches[next].data(), static_cast<int64_t>(batches[next].size())));
     }
     PowerOfTwoHistogram forward = parts[0];
     for (size_t p = 1; p < parts.size(); ++p) forward.merge(parts[p]);
@@ -120,10 +157,10 @@ TEST(PowerOfTwoHistogram, MergeOfSplitBatchesIsBitExact) {
 TEST(PowerOfTwoHistogram, MergeWithEmptyAndZeroOnly) {
   const std::vector<float> x = testing::gen(100, 1), zeros(3, 0.0f);
   PowerOfTwoHistogram a, empty, z;
-  a.add(x.data(), 100);
-  z.add(zeros.data(), 3);
+  EXPECT_TRUE(a.add(x.data(), 100));
+  EXPECT_TRUE(z.add(zeros.data(), 3));
   PowerOfTwoHistogram expected = a;
-  expected.add(zeros.data(), 3);
+  EXPECT_TRUE(expected.add(zeros.data(), 3));
   a.merge(empty);
   a.merge(z);
   EXPECT_EQ(a.bins(), expected.bins());
@@ -136,7 +173,7 @@ TEST(PowerOfTwoHistogram, MergeWithEmptyAndZeroOnly) {
 TEST(PowerOfTwoHistogram, ResampleConservesMass) {
   const std::vector<float> x = testing::gaussian(20000, 5, 0.5, 2.0);
   PowerOfTwoHistogram h;
-  h.add(x.data(), static_cast<int64_t>(x.size()));
+  EXPECT_TRUE(h.add(x.data(), static_cast<int64_t>(x.size())));
   // Inside the data range, over it, and a narrow window (the rest goes to the end bins).
   for (auto [lo, hi, n] : std::vector<std::tuple<double, double, int>>{
            {h.min(), h.max(), 2048}, {-20.0, 20.0, 100}, {-0.5, 0.5, 7}, {0.0, h.abs_max(), 2048}}) {
@@ -150,7 +187,7 @@ TEST(PowerOfTwoHistogram, ResampleSplitsABinByOverlap) {
   // One value in fine bin [1, 2) (width 1); target bins over [0, 4) of width 0.5 and 2.
   PowerOfTwoHistogram h(Sides::kAbs, 4);
   const std::vector<float> x = {1.25f, 3.5f};  // e = 2: bins [0,1) [1,2) [2,3) [3,4)
-  h.add(x.data(), 2);
+  EXPECT_TRUE(h.add(x.data(), 2));
   const std::vector<double> fine = h.resample(0.0, 4.0, 8);
   const std::vector<double> expected = {0, 0, 0.5, 0.5, 0, 0, 0.5, 0.5};
   for (size_t i = 0; i < 8; ++i) EXPECT_DOUBLE_EQ(fine[i], expected[i]) << i;
@@ -165,7 +202,7 @@ TEST(PowerOfTwoHistogram, MemoryIsFixed) {
   const int64_t before = h.memory_bytes();
   for (int b = 0; b < 20; ++b) {
     const std::vector<float> x = testing::gaussian(10000, b, 0.0, 1.0 + b);
-    h.add(x.data(), static_cast<int64_t>(x.size()));
+    EXPECT_TRUE(h.add(x.data(), static_cast<int64_t>(x.size())));
   }
   EXPECT_EQ(h.memory_bytes(), before);
   EXPECT_LE(before, 2 * PowerOfTwoHistogram::kFineBinsPerSide * 8 + 256);
