@@ -123,6 +123,7 @@ struct QuantSim::Impl {
   std::unordered_map<std::string, size_t> index;  // point value -> points[i]
   std::unique_ptr<Executor> fp32_exec;
   std::unique_ptr<Executor> q_exec;  // weights fake-quantized, activations through the tap
+  std::unordered_map<std::string, Tensor> q_weights;  // set_quantized_weight: quantized-run values
   bool q_dirty = true;
   bool bypass = false;
 
@@ -220,7 +221,9 @@ struct QuantSim::Impl {
           !p.encoding)
         continue;
       Value* v = qmodel->graph->find_value(p.value);
-      QUENCH_ASSIGN_OR_RETURN(v->constant, fake_quantize(v->constant, *p.encoding));
+      auto ov = q_weights.find(p.value);
+      const Tensor& src = ov == q_weights.end() ? v->constant : ov->second;
+      QUENCH_ASSIGN_OR_RETURN(v->constant, fake_quantize(src, *p.encoding));
     }
     ExecutorOptions eo;
     eo.num_threads = options.num_threads;
@@ -257,23 +260,9 @@ Result<std::unique_ptr<QuantSim>> QuantSim::create(std::shared_ptr<const Model> 
   auto impl = std::make_unique<Impl>();
   impl->config = config;
   impl->options = std::move(options);
+  // The accuracy-recovery steps of config.algorithms are algo/ptq.h's (quantize_model); QuantSim
+  // only folds BatchNormalization.
   const AlgorithmOptions& a = config.algorithms;
-  auto not_yet = [](const char* what) {
-    return Status::unsupported(std::string(what) +
-                               " is not supported yet (accuracy-recovery algorithms are a later "
-                               "stage); remove it from the config");
-  };
-  if (a.adaround) return not_yet("AdaRound");
-  if (a.admm) return not_yet("keep_acc admm");
-  if (a.easy_quant) return not_yet("keep_acc easy_quant");
-  if (a.round_opt) return not_yet("keep_acc round_opt");
-  if (a.amp_num > 0) return not_yet("amp_num");
-  if (a.cle) impl->warn("cross-layer equalization (include_cle) is not implemented yet: skipped");
-  if (a.bias_correction)
-    impl->warn("bias correction (include_bias_corr) is not implemented yet: skipped");
-  if (a.convert_relu6_to_relu) impl->warn("convert_relu6_to_relu is not implemented yet: skipped");
-  if (a.convert_silu_to_hswish)
-    impl->warn("convert_silu_to_hswish is not implemented yet: skipped");
 
   struct Named {
     const char* name;
@@ -503,6 +492,7 @@ Status QuantSim::set_parameter(std::string_view value, Tensor t, bool keep_encod
                              describe_bad_value(t, bad));
   }
   v->constant = std::move(t);
+  m.q_weights.erase(std::string(value));  // a new model value replaces an earlier rounding
   QuantPoint* p = find_point(value);
   if (p && !keep_encoding) QUENCH_RETURN_IF_ERROR(m.quantize_weight(*p));
   // The FP32 executor holds its own plan of the constants: rebuild it.
@@ -513,12 +503,38 @@ Status QuantSim::set_parameter(std::string_view value, Tensor t, bool keep_encod
   return Status();
 }
 
+Status QuantSim::set_quantized_weight(std::string_view value, Tensor t) {
+  Impl& m = *impl_;
+  QuantPoint* p = find_point(value);
+  if (!p || p->kind != TensorKind::kWeight)
+    return Status::not_found("set_quantized_weight: no weight point on '" + std::string(value) + "'");
+  const Tensor& w = m.sim->graph->find_value(p->value)->constant;
+  if (t.dtype() != w.dtype() || t.shape() != w.shape())
+    return Status::invalid("set_quantized_weight: '" + std::string(value) + "' is " + w.describe() +
+                           ", the new value is " + t.describe());
+  const int64_t bad = first_non_finite(t.data<float>(), t.numel());
+  if (bad >= 0)
+    return Status::invalid("set_quantized_weight: new value of '" + std::string(value) + "' holds " +
+                           describe_bad_value(t, bad));
+  m.q_weights[p->value] = std::move(t);
+  m.q_dirty = true;
+  return Status();
+}
+
 const Model& QuantSim::sim_model() const { return *impl_->sim; }
 std::shared_ptr<const Model> QuantSim::sim_model_ptr() const { return impl_->sim; }
 const QuantConfig& QuantSim::config() const { return impl_->config; }
 
 QuantizedModel QuantSim::quantized_model() const {
-  return QuantizedModel{impl_->sim, impl_->points, impl_->config};
+  const Impl& m = *impl_;
+  if (m.q_weights.empty()) return QuantizedModel{m.sim, m.points, m.config};
+  // The exporters quantize the model's constants: give them the chosen roundings.
+  auto model = std::make_shared<Model>(clone_model(*m.sim));
+  for (const QuantPoint& p : m.points) {
+    auto ov = m.q_weights.find(p.value);
+    if (ov != m.q_weights.end() && p.enabled) model->graph->find_value(p.value)->constant = ov->second;
+  }
+  return QuantizedModel{model, m.points, m.config};
 }
 
 }  // namespace quench

@@ -123,6 +123,10 @@ class QuantSim {
   // `keep_encoding` (AdaRound: the rounding was chosen for that grid); otherwise its encoding is
   // recomputed from the new values. Both executors see the new value at their next run.
   Status set_parameter(std::string_view value, Tensor t, bool keep_encoding = true);
+  // The quantized run (and the exported model) uses `t` for weight point `value`, the FP32 run keeps
+  // the model's values: for AdaRound and SQuant, which choose the rounding of each element. `t` is
+  // fake-quantized with the point's encoding, so values off its grid are rounded to it.
+  Status set_quantized_weight(std::string_view value, Tensor t);
 
   const Model& sim_model() const;
   std::shared_ptr<const Model> sim_model_ptr() const;
