@@ -11,7 +11,8 @@
 namespace quench {
 
 struct OptimizeStats {
-  int batchnorms_folded = 0;  // Conv -> BatchNormalization pairs turned into one Conv
+  int batchnorms_folded = 0;  // BatchNormalization folded into the Conv / ConvTranspose / Gemm /
+                              // MatMul before it (ir/passes.h fold_batchnorms)
   int identities_removed = 0; // Identity / inference Dropout nodes bypassed
   int constants_folded = 0;   // Constant nodes turned into initializers
 };
