@@ -113,21 +113,32 @@ struct LayerRule {
   std::string origin;     // where the rule came from, for messages ("layer_quantize_config[1]")
 };
 
-// Accuracy-recovery steps a config asks for. Issue 4 implements them; until then QuantSim reports
-// kUnsupported for the ones it cannot honour rather than ignoring them silently.
+// Accuracy-recovery steps a config (or the command line) asks for. QuantSim itself applies none of
+// them but BatchNormalization folding; algo/ptq.h (quantize_model) runs them in order.
+enum class BiasCorrectionKind { kEmpirical, kAnalytical, kInCalibration };
+
 struct AlgorithmOptions {
   bool fold_batchnorm = true;
   bool convert_relu6_to_relu = false;
   bool convert_silu_to_hswish = false;
-  bool cle = false;
+  bool cle = false;                     // implies ReLU6 -> ReLU (AIMET) so that CLE passes Clip(0, 6)
+  bool high_bias_absorption = true;     // with cle
   bool bias_correction = false;
+  BiasCorrectionKind bias_correction_kind = BiasCorrectionKind::kEmpirical;
   bool adaround = false;
+  int64_t adaround_iterations = 0;      // 0 = AIMET's default (10000; 15000 below 8 bits)
+  int64_t adaround_samples = 0;         // 0 = AdaRound's default
   bool admm = false;
   int admm_iterations = 1000;
   bool easy_quant = false;
   int easy_quant_iterations = 1000;
-  bool round_opt = false;
+  bool round_opt = false;               // AdaRound with data, SQuant without
+  bool squant = false;                  // SQuant weight rounding (data-free mode uses it anyway)
   int amp_num = 0;
+  // Accuracy budget: fall back the fewest layers so that the top-1 drop stays within
+  // max_drop_points (needs labelled evaluation data) or the output SQNR reaches min_sqnr_db.
+  std::optional<double> max_drop_points;
+  std::optional<double> min_sqnr_db;
 };
 
 struct QuantConfig {

@@ -10,6 +10,19 @@ namespace quench::sim_internal {
 
 namespace {
 
+// Ops whose inputs can swap (PyTorch exports a Linear's bias as Add(bias, MatMul)).
+bool is_commutative(std::string_view op) {
+  return op == "Add" || op == "Mul" || op == "Sum" || op == "Max" || op == "Min";
+}
+
+// An Add of two computed values (a residual join), not an Add with a constant.
+bool is_join_add(const Node* n) {
+  if (n->op_type != "Add" || n->inputs.size() != 2) return false;
+  for (const Value* v : n->inputs)
+    if (!v || v->is_constant()) return false;
+  return true;
+}
+
 const std::vector<std::string> kDefaultWeightedOps = {"Conv", "ConvTranspose", "Gemm", "MatMul"};
 
 // Longest first, so that Conv -> BatchNormalization -> Relu wins over Conv -> BatchNormalization.
@@ -184,7 +197,8 @@ Result<std::vector<QuantPoint>> place_quant_points(Model& model, const QuantConf
         Value* out = cur->outputs.empty() ? nullptr : cur->outputs[0];
         ok = out && out->consumers.size() == 1 && !is_graph_output(g, out) &&
              out->consumers[0]->op_type == pattern[i] && !head_of.count(out->consumers[0]) &&
-             out->consumers[0]->input(0) == out;
+             (out->consumers[0]->input(0) == out ||
+              (is_commutative(pattern[i]) && out->consumers[0]->input(1) == out));
         if (ok) chain.push_back(out->consumers[0]);
       }
       if (!ok || chain.size() < 2) continue;
@@ -319,8 +333,9 @@ Result<std::vector<QuantPoint>> place_quant_points(Model& model, const QuantConf
     if (!outputs_mode) continue;
     // Op outputs.
     if (float_node) continue;
-    if (n->op_type == "Add" && config.keep_add_float) continue;
-    if (head(n)->op_type == "Add" && config.keep_add_float) continue;
+    // vai_q keep_add_layer_accuracy: the Adds that join two computed branches (residuals), not a
+    // layer's bias Add (MatMul + Add).
+    if (config.keep_add_float && (is_join_add(n) || is_join_add(head(n)))) continue;
     for (size_t k = 0; k < n->outputs.size(); ++k) {
       Value* o = n->outputs[k];
       if (!o || inside.count(o) || !is_float_dtype_or_unknown(o)) continue;

@@ -43,6 +43,17 @@ struct QuantizeOptions {
   std::string save_outputs;
   bool skip_bad_batches = false;
   bool json = false;
+  // Accuracy recovery (algo/ptq.h); each adds to what the config asks for.
+  bool cle = false, relu6_to_relu = false, silu_to_hswish = false;
+  std::string bias_correction;  // empirical | analytical | in-calibration
+  bool adaround = false;
+  int64_t adaround_iterations = 0, adaround_samples = 0;
+  int admm = 0, easy_quant = 0;  // iterations; 0 = off
+  bool squant = false, round_opt = false;
+  int amp_num = 0;
+  std::optional<double> max_drop, min_sqnr;
+  std::string disable;  // comma list of node names kept float
+  bool keep_first_last = false, keep_add = false;
   std::optional<float> scale;
   std::string mean, std, layout = "nchw";
 };
@@ -61,6 +72,15 @@ Result<DataOptions> data_options(const QuantizeOptions& o, const Model& model, i
   std::vector<const Value*> inputs = feed_inputs(model);
   if (inputs.size() == 1) opt = data_options_for_model(opt, *inputs[0], false);
   return opt;
+}
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ','))
+    if (!item.empty()) out.push_back(item);
+  return out;
 }
 
 // Command-line settings override the defaults of the config (not its per-layer rules).
@@ -83,17 +103,42 @@ Status apply_overrides(const QuantizeOptions& o, QuantConfig& c) {
     c.activation.spec.bits = o.a_bits;
     c.input.spec.bits = o.a_bits;
   }
+  AlgorithmOptions& a = c.algorithms;
+  // AIMET's CLE replaces ReLU6 by ReLU so that equalization passes it.
+  if (o.cle) a.cle = a.convert_relu6_to_relu = true;
+  if (o.relu6_to_relu) a.convert_relu6_to_relu = true;
+  if (o.silu_to_hswish) a.convert_silu_to_hswish = true;
+  if (!o.bias_correction.empty()) {
+    a.bias_correction = true;
+    if (o.bias_correction == "empirical") a.bias_correction_kind = BiasCorrectionKind::kEmpirical;
+    else if (o.bias_correction == "analytical") a.bias_correction_kind = BiasCorrectionKind::kAnalytical;
+    else if (o.bias_correction == "in-calibration") a.bias_correction_kind = BiasCorrectionKind::kInCalibration;
+    else return Status::invalid("--bias-correction: '" + o.bias_correction +
+                                "' is not empirical, analytical or in-calibration");
+  }
+  if (o.adaround) a.adaround = true;
+  if (o.adaround_iterations) a.adaround_iterations = o.adaround_iterations;
+  if (o.adaround_samples) a.adaround_samples = o.adaround_samples;
+  if (o.admm) {
+    a.admm = true;
+    a.admm_iterations = o.admm;
+  }
+  if (o.easy_quant) {
+    a.easy_quant = true;
+    a.easy_quant_iterations = o.easy_quant;
+  }
+  if (o.squant) a.squant = true;
+  if (o.round_opt) a.round_opt = true;
+  if (o.amp_num) a.amp_num = o.amp_num;
+  if (o.max_drop && o.min_sqnr) return Status::invalid("--max-drop and --min-sqnr: give one budget, not both");
+  if (o.max_drop) a.max_drop_points = o.max_drop;
+  if (o.min_sqnr) a.min_sqnr_db = o.min_sqnr;
+  for (const std::string& n : split_list(o.disable)) c.disabled_nodes.push_back(n);
+  if (o.keep_first_last) c.keep_first_last_float = true;
+  if (o.keep_add) c.keep_add_float = true;
   return Status();
 }
 
-std::vector<std::string> split_list(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ','))
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
 
 Status run_quantize(const QuantizeOptions& o) {
   QUENCH_ASSIGN_OR_RETURN(std::shared_ptr<Model> model, load_model_file(o.model));
@@ -131,13 +176,6 @@ Status run_quantize(const QuantizeOptions& o) {
   } else if (!config.data_free) {
     return Status::invalid("--calib is required (only a data-free modelslim config runs without data)");
   }
-  CalibrateOptions co;
-  co.samples = o.calib_size;
-  co.batch = o.batch;
-  co.threads = o.threads;
-  co.skip_bad_batches = o.skip_bad_batches;
-  QUENCH_ASSIGN_OR_RETURN(Calibrated cal, calibrate(model, config, calib.get(), co));
-
   // Evaluation: the --eval set, else the calibration set.
   std::unique_ptr<Dataset> eval_data;
   std::string eval_path = o.eval.empty() ? o.calib : o.eval;
@@ -150,11 +188,33 @@ Status run_quantize(const QuantizeOptions& o) {
     QUENCH_ASSIGN_OR_RETURN(DataOptions opt, data_options(o, *model, o.eval_limit));
     QUENCH_ASSIGN_OR_RETURN(eval_data, open_dataset(o.calib, o.calib_labels, opt));
   }
+  CalibrateOptions co;
+  co.samples = o.calib_size;
+  co.batch = o.batch;
+  co.threads = o.threads;
+  co.skip_bad_batches = o.skip_bad_batches;
+  if (config.algorithms.max_drop_points) {
+    if (!eval_data || !eval_data->has_labels())
+      return Status::invalid("--max-drop needs labelled evaluation data (--eval with --eval-labels, "
+                             "or --calib with --calib-labels); --min-sqnr needs no labels");
+    co.metric = [&](QuantSim& s) -> Result<double> {
+      RunFn q = [&s](const Executor::Feeds& f) { return s.run(f); };
+      QUENCH_ASSIGN_OR_RETURN(EvalResult e, evaluate(*model, q, *eval_data, o.batch, eval_path));
+      return 100.0 * e.top1();  // percent: the budget is in points
+    };
+  }
+  QUENCH_ASSIGN_OR_RETURN(Calibrated cal, calibrate(model, config, calib.get(), co));
+
   QuantSim& sim = *cal.sim;
   std::optional<EvalResult> fp32, quant;
   OutputAgreement agree;
   if (eval_data) {
-    RunFn fp = [&](const Executor::Feeds& f) { return sim.run_fp32(f); };
+    // The reference is the model as given: CLE, ReLU6 -> ReLU and bias correction change the
+    // sim's own FP32 model, and their effect belongs to the quantized side of the comparison.
+    ExecutorOptions eo;
+    eo.num_threads = o.threads;
+    QUENCH_ASSIGN_OR_RETURN(std::unique_ptr<Executor> fp_exec, Executor::create(model, eo));
+    RunFn fp = [&](const Executor::Feeds& f) { return fp_exec->run(f); };
     // The quantized first output of every evaluated sample, for --save-outputs.
     std::vector<float> saved;
     Shape saved_row;
@@ -241,6 +301,10 @@ Status run_quantize(const QuantizeOptions& o) {
     j["eval"]["sqnr_db"] = agree.sqnr_db;
     j["eval"]["cosine"] = agree.cosine;
   }
+  nlohmann::ordered_json steps = nlohmann::ordered_json::array();
+  for (const PtqStep& st : cal.report.steps)
+    steps.push_back({{"step", st.name}, {"seconds", st.seconds}, {"lines", st.lines}});
+  j["steps"] = steps;
   j["outputs"] = written;
   j["warnings"] = warnings;
   const std::string summary_path = (fs::path(o.out) / "summary.json").string();
@@ -255,6 +319,12 @@ Status run_quantize(const QuantizeOptions& o) {
   print_line(fmt::format("calibration:  {} samples in {:.2f} s", cal.calib_samples, cal.calib_seconds));
   print_line(fmt::format("quantizers:   {} inputs, {} activations, {} weights, {} biases",
                          n_points[0], n_points[1], n_points[2], n_points[3]));
+  // The steps beyond preparation and calibration, with what they did.
+  for (const PtqStep& st : cal.report.steps) {
+    if (st.name == "prepare" || st.name == "calibrate") continue;
+    print_line(fmt::format("{:<13} {:.2f} s", st.name + ":", st.seconds));
+    for (const std::string& l : st.lines) print_line("              " + l);
+  }
   if (fp32 && quant) {
     if (quant->labeled) {
       print_line(fmt::format("top-1:        fp32 {:.2f} %  quantized {:.2f} %  drop {:.2f} points",
@@ -315,6 +385,35 @@ CliCommand add_quantize_command(CLI::App& app) {
   sub->add_option("--std", o->std, "Divide after subtracting the mean");
   sub->add_option("--layout", o->layout, "nchw or nhwc")->capture_default_str();
   sub->add_flag("--json", o->json, "Print the summary as one JSON object");
+  // Accuracy recovery.
+  sub->add_flag("--cle", o->cle, "Cross-layer equalization with high-bias absorption (ReLU6 -> ReLU first)");
+  sub->add_flag("--relu6-to-relu", o->relu6_to_relu, "Replace Clip(0, 6) by Relu");
+  sub->add_flag("--silu-to-hswish", o->silu_to_hswish, "Replace x * Sigmoid(x) by HardSwish(x)");
+  sub->add_option("--bias-correction", o->bias_correction,
+                  "Bias correction: empirical, analytical or in-calibration");
+  sub->add_flag("--adaround", o->adaround, "AdaRound weight rounding (learned per layer)");
+  sub->add_option("--adaround-iterations", o->adaround_iterations,
+                  "AdaRound steps per layer (default 10000, 15000 below 8 bits)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 30));
+  sub->add_option("--adaround-samples", o->adaround_samples, "AdaRound cached samples per layer")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 30));
+  sub->add_option("--admm", o->admm, "modelslim ADMM weight scales, at most N steps")
+      ->check(CLI::Range(1, 1000000));
+  sub->add_option("--easy-quant", o->easy_quant, "EasyQuant scale search, at most N rounds per layer")
+      ->check(CLI::Range(1, 1000000));
+  sub->add_flag("--squant", o->squant, "SQuant data-free weight rounding");
+  sub->add_flag("--round-opt", o->round_opt, "modelslim round_opt: AdaRound with data, SQuant without");
+  sub->add_option("--amp-num", o->amp_num, "Keep the N most sensitive layers in float")
+      ->check(CLI::Range(0, 1000000));
+  sub->add_option("--max-drop", o->max_drop,
+                  "Accuracy budget: fall back the fewest layers so top-1 drops at most P points")
+      ->check(CLI::Range(0.0, 100.0));
+  sub->add_option("--min-sqnr", o->min_sqnr,
+                  "Accuracy budget without labels: fall back until the output SQNR reaches DB")
+      ->check(CLI::Range(-1000.0, 1000.0));
+  sub->add_option("--disable", o->disable, "Comma list of node names kept in float");
+  sub->add_flag("--keep-first-last", o->keep_first_last, "First and last weighted layers stay float");
+  sub->add_flag("--keep-add", o->keep_add, "Add outputs stay float");
   return {sub, [o] { return run_quantize(*o); }};
 }
 

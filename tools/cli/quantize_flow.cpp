@@ -16,7 +16,10 @@ BatchSource dataset_batch_source(const Model& model, Dataset& data, int64_t batc
   return [&data, input, spec, batch, samples, samples_used](int64_t i) -> Result<Executor::Feeds> {
     if (!input)
       return Status::unsupported("calibration from a data set needs a model with one input");
-    if (i == 0) QUENCH_RETURN_IF_ERROR(data.reset());
+    if (i == 0) {  // a new pass (algorithms read the calibration data several times)
+      QUENCH_RETURN_IF_ERROR(data.reset());
+      *samples_used = 0;
+    }
     const int64_t want = std::min(batch, samples - *samples_used);
     if (want <= 0) return Executor::Feeds{};
     QUENCH_ASSIGN_OR_RETURN(std::optional<Batch> b, data.next_batch(want));
@@ -38,8 +41,9 @@ Result<Calibrated> calibrate(std::shared_ptr<const Model> model, const QuantConf
     std::vector<std::string> warnings;
     int64_t samples = 0;    // samples of the batches QuantSim used
     int64_t last_rows = 0;  // rows of the batch the source returned last
+    int64_t pass_samples = 0;
   };
-  auto st = std::make_shared<State>(State{Progress(o.progress && stderr_is_terminal()), {}, 0, 0});
+  auto st = std::make_shared<State>(State{Progress(o.progress && stderr_is_terminal()), {}, 0, 0, 0});
   QuantSimOptions so;
   so.num_threads = o.threads;
   so.skip_bad_batches = o.skip_bad_batches;
@@ -53,30 +57,42 @@ Result<Calibrated> calibrate(std::shared_ptr<const Model> model, const QuantConf
   // QuantSim reports progress once after every batch it used (never after a skipped one), right
   // after taking it from the source: counting the source's last batch there counts the samples
   // that really went into the encodings.
-  so.progress = [st, total_batches](int64_t done, int64_t) {
-    st->samples += st->last_rows;
-    st->progress.update(fmt::format("calibrating: batch {}/{}", done, total_batches));
-  };
   Calibrated c;
-  QUENCH_ASSIGN_OR_RETURN(c.sim, QuantSim::create(model, config, so));
   const double t0 = now_seconds();
   BatchSource src;
   int64_t samples_read = 0;
   if (data) {
     src = dataset_batch_source(*model, *data, o.batch, o.samples, &samples_read);
-  } else {
-    if (!config.data_free)
-      return Status::invalid("no calibration data: give --calib DATA (or a data-free config)");
-    QUENCH_ASSIGN_OR_RETURN(src, random_batch_source(*model, config.input_shape, 1));
+  } else if (!config.data_free) {
+    return Status::invalid("no calibration data: give --calib DATA (or a data-free config)");
   }
   BatchSource counted = [&src, st](int64_t i) -> Result<Executor::Feeds> {
     QUENCH_ASSIGN_OR_RETURN(Executor::Feeds feeds, src(i));
     st->last_rows = feeds.empty() || feeds[0].second.rank() == 0 ? 0 : feeds[0].second.dim(0);
     return feeds;
   };
-  QUENCH_RETURN_IF_ERROR(c.sim->compute_encodings(counted));
+  PtqOptions po;
+  po.sim = so;
+  po.metric = o.metric;
+  // Algorithms read the calibration data again (a pass restarts at batch 1): the samples that went
+  // into the encodings are those of the largest pass.
+  po.sim.progress = [st, total_batches](int64_t done, int64_t) {
+    if (done == 1) st->pass_samples = 0;
+    st->pass_samples += st->last_rows;
+    st->samples = std::max(st->samples, st->pass_samples);
+    st->progress.update(fmt::format("calibrating: batch {}/{}", done, total_batches));
+  };
+  po.progress = [st](const std::string& step, int64_t done, int64_t total) {
+    st->progress.update(total > 0 ? fmt::format("{}: {}/{}", step, done, total)
+                                  : fmt::format("{}: {}", step, done));
+  };
+  QUENCH_ASSIGN_OR_RETURN(PtqResult r, quantize_model(model, config, data ? &counted : nullptr, po));
+  c.sim = std::move(r.sim);
+  c.report = std::move(r.report);
   c.calib_seconds = now_seconds() - t0;
-  c.calib_samples = st->samples;
+  // Data-free: one random batch of input_shape (rank 3 gets a batch of one).
+  c.calib_samples = data ? st->samples
+                         : (config.input_shape.size() >= 4 ? config.input_shape[0] : int64_t{1});
   st->progress.done();
   c.warnings = st->warnings;
   return c;

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "algo/ptq.h"
 #include "commands.h"
 #include "quant/quant_config.h"
 #include "sim/quantsim.h"
@@ -20,11 +21,13 @@ struct CalibrateOptions {
   int threads = 0;
   bool skip_bad_batches = false;
   bool progress = true;   // on stderr when it is a terminal
+  MetricFn metric;        // accuracy of a quantized sim (accuracy budget); may be empty
 };
 
 struct Calibrated {
   std::unique_ptr<QuantSim> sim;
-  double calib_seconds = 0.0;  // compute_encodings wall time (data reading included)
+  PtqReport report;            // what each accuracy-recovery step did
+  double calib_seconds = 0.0;  // whole pipeline wall time (data reading included)
   int64_t calib_samples = 0;
   std::vector<std::string> warnings;
 };
@@ -33,8 +36,9 @@ struct Calibrated {
 BatchSource dataset_batch_source(const Model& model, Dataset& data, int64_t batch, int64_t samples,
                                  int64_t* samples_used);
 
-// QuantSim::create + compute_encodings on `data` (or random data when config.data_free and `data`
-// is null). Warnings are collected and printed on stderr as "quench: warning: ...".
+// The PTQ pipeline (algo/ptq.h: preparation, the config's accuracy-recovery steps, calibration) on
+// `data` (or random data when config.data_free and `data` is null). Warnings are collected and
+// printed on stderr as "quench: warning: ...".
 Result<Calibrated> calibrate(std::shared_ptr<const Model> model, const QuantConfig& config,
                              Dataset* data, const CalibrateOptions& o);
 
