@@ -40,25 +40,6 @@ namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-// Mirrors the built-in supergroup list of sim/placement.cpp, used when the config has none: the
-// owner of a supergroup's output point is the group's head. (QuantPoint carries the consumer or
-// producer node, not the head; see the report for the API that would make this list unneeded.)
-const std::vector<std::vector<std::string>> kBuiltinSupergroups = {
-    {"Conv", "BatchNormalization", "Relu"},
-    {"Conv", "BatchNormalization", "Clip"},
-    {"MatMul", "Add", "Relu"},
-    {"Conv", "BatchNormalization"},
-    {"Conv", "Relu"},
-    {"Conv", "Clip"},
-    {"Conv", "LeakyRelu"},
-    {"ConvTranspose", "BatchNormalization"},
-    {"ConvTranspose", "Relu"},
-    {"Gemm", "Relu"},
-    {"Gemm", "Clip"},
-    {"MatMul", "Add"},
-    {"Add", "Relu"},
-    {"BatchNormalization", "Relu"},
-};
 
 bool consecutive_in_group(const std::vector<std::vector<std::string>>& groups,
                           const std::string& a, const std::string& b) {
@@ -285,7 +266,7 @@ std::vector<FallbackLayer> fallback_layers(const QuantSim& sim, bool weighted_on
   }
   std::set<std::string> point_values;
   for (const QuantPoint& p : pts) point_values.insert(p.value);
-  const auto& groups = sim.config().supergroups ? *sim.config().supergroups : kBuiltinSupergroups;
+  const auto& groups = sim.config().supergroups ? *sim.config().supergroups : default_supergroups();
   auto is_graph_output = [&](const Value* v) {
     return std::find(g.outputs.begin(), g.outputs.end(), v) != g.outputs.end();
   };

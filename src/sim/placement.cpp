@@ -361,3 +361,9 @@ Result<std::vector<QuantPoint>> place_quant_points(Model& model, const QuantConf
 }
 
 }  // namespace quench::sim_internal
+
+namespace quench {
+const std::vector<std::vector<std::string>>& default_supergroups() {
+  return sim_internal::kDefaultSupergroups;
+}
+}  // namespace quench

@@ -76,6 +76,10 @@ using BatchSource = std::function<Result<Executor::Feeds>(int64_t i)>;
 // Flatten...): QuantSim gives them no quantizer of their own when their input has one.
 bool op_keeps_input_grid(std::string_view op_type);
 
+// The supergroups QuantSim uses when the config sets none (Conv+BatchNormalization+Relu, Gemm+Relu,
+// MatMul+Add, Add+Relu...): no quantizer sits inside one; its output point belongs to its head.
+const std::vector<std::vector<std::string>>& default_supergroups();
+
 // Data-free calibration (modelslim quant_mode 0 without data): `num_batches` batches of uniform
 // random values in [0, 1) for the model's single float input, shaped `input_shape` (a batch
 // dimension is prepended to a rank-3 shape). Deterministic for a seed.
