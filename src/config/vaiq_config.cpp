@@ -281,6 +281,8 @@ Result<QuantConfig> vaiq_from_json(const Json& root, const JsonReader& r) {
   QUENCH_ASSIGN_OR_RETURN(c.algorithms.cle, read_flag(root, "include_cle", true, r));
   QUENCH_ASSIGN_OR_RETURN(c.algorithms.bias_correction,
                           read_flag(root, "include_bias_corr", true, r));
+  // vai_q corrects biases from the calibration batches as they stream (one pass).
+  c.algorithms.bias_correction_kind = BiasCorrectionKind::kInCalibration;
   QUENCH_ASSIGN_OR_RETURN(c.keep_first_last_float,
                           read_flag(root, "keep_first_last_layer_accuracy", false, r));
   QUENCH_ASSIGN_OR_RETURN(c.keep_add_float, read_flag(root, "keep_add_layer_accuracy", false, r));

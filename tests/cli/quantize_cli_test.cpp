@@ -645,3 +645,45 @@ TEST(QuantizeCli, AccuracyRecoveryFlagErrors) {
 
 }  // namespace
 }  // namespace quench
+
+namespace quench {
+namespace {
+
+// The config switches of vai_q (include_cle, include_bias_corr: in-calibration, as vai_q does it)
+// and modelslim (keep_acc, amp_num) run the same pipeline steps as the flags.
+TEST(QuantizeCli, ConfigSwitchesRunTheRecoverySteps) {
+  TempDir dir("qcli_config_switches");
+  const std::string x = write_tensor(dir, "x.npy", images().x);
+  struct Case {
+    std::string json;
+    std::vector<std::string> steps;
+    std::string line;  // a line one of the steps must print
+  };
+  const Case cases[] = {
+      {R"({"convert_relu6_to_relu": false, "include_cle": true, "include_bias_corr": true})",
+       {"prepare", "cle", "calibrate", "bias_correction", "recalibrate"}, "(in-calibration)"},
+      {R"({"quant_mode": 1, "act_method": 1, "amp_num": 1, "keep_acc": {"admm": [true, 10]}})",
+       {"prepare", "admm", "calibrate", "amp_num"}, "weight MSE"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.json);
+    const std::string config = write_text(dir, "config.json", c.json);
+    const std::string out = dir.file("out");
+    fs::remove_all(out);
+    CliResult r = quench(dir, {"quantize", kModel, "--calib", x, "--config", config, "-o", out,
+                               "--export", "qdq"});
+    ASSERT_EQ(r.code, 0) << r.err;
+    json s = read_json(out + "/summary.json");
+    std::vector<std::string> steps;
+    bool line_found = false;
+    for (const json& st : s["steps"]) {
+      steps.push_back(st["step"]);
+      for (const json& l : st["lines"]) line_found |= l.get<std::string>().find(c.line) != std::string::npos;
+    }
+    EXPECT_EQ(steps, c.steps);
+    EXPECT_TRUE(line_found) << s["steps"].dump();
+  }
+}
+
+}  // namespace
+}  // namespace quench
