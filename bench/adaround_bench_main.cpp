@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "algo/adaround.h"
+#include "bench_util.h"
 #include "algo/layer_data.h"
 #include "core/parallel.h"
 #include "data/dataset.h"
@@ -46,22 +47,8 @@ namespace {
 using namespace quench;
 namespace fs = std::filesystem;
 
-constexpr const char* kTrainImages = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz";
-constexpr const char* kTestImages = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz";
-constexpr const char* kTestLabels = "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz";
+using namespace quench::bench;
 
-double now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ','))
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
 
 struct Options {
   std::string mode = "speed";
@@ -249,39 +236,6 @@ int run_speed(const Options& o) {
 
 // ---- accuracy ---------------------------------------------------------------------------------
 
-Result<std::vector<Executor::Feeds>> load_images(const char* images, const char* labels, int64_t limit,
-                                                 int64_t batch, std::vector<std::vector<int64_t>>* y) {
-  DataOptions opt;
-  opt.limit = limit;
-  QUENCH_ASSIGN_OR_RETURN(auto ds, open_dataset(images, labels ? labels : "", opt));
-  std::vector<Executor::Feeds> out;
-  while (true) {
-    QUENCH_ASSIGN_OR_RETURN(std::optional<Batch> b, ds->next_batch(batch));
-    if (!b) break;
-    const int64_t n = b->data.dim(0);
-    out.push_back({{"input", b->data.reshaped({n, 1, 28, 28})}});
-    if (y) {
-      const int64_t* l = b->labels->data<int64_t>();
-      y->emplace_back(l, l + n);
-    }
-  }
-  return out;
-}
-
-Result<double> accuracy(QuantSim& sim, const std::vector<Executor::Feeds>& x,
-                        const std::vector<std::vector<int64_t>>& y) {
-  int64_t right = 0, total = 0;
-  for (size_t b = 0; b < x.size(); ++b) {
-    QUENCH_ASSIGN_OR_RETURN(std::vector<Tensor> out, sim.run(x[b]));
-    const float* p = out[0].data<float>();
-    const int64_t n = out[0].dim(0), k = out[0].dim(1);
-    for (int64_t i = 0; i < n; ++i)
-      right += std::max_element(p + i * k, p + (i + 1) * k) - (p + i * k) == y[b][static_cast<size_t>(i)];
-    total += n;
-  }
-  return 100.0 * static_cast<double>(right) / static_cast<double>(total);
-}
-
 QuantConfig w4a8() {
   QuantConfig c = default_quant_config();  // per-channel symmetric weights, min-max uint8 activations
   c.weight.spec.bits = 4;
@@ -292,17 +246,17 @@ Status run_model(const Options& o, const std::string& name) {
   const std::string path = (fs::path(QUENCH_SOURCE_DIR) / "models" / "zoo" / (name + ".onnx")).string();
   QUENCH_ASSIGN_OR_RETURN(Model loaded, onnx::load_model(path));
   auto model = std::make_shared<const Model>(std::move(loaded));
-  QUENCH_ASSIGN_OR_RETURN(auto calib, load_images(kTrainImages, nullptr, o.calib, 32, nullptr));
-  std::vector<std::vector<int64_t>> labels;
-  QUENCH_ASSIGN_OR_RETURN(auto test, load_images(kTestImages, kTestLabels, 10000, 500, &labels));
-  BatchSource src = replay_batches(calib);
+  QUENCH_ASSIGN_OR_RETURN(LabeledBatches calib, load_fashion(kTrainImages, "", o.calib, 32));
+  QUENCH_ASSIGN_OR_RETURN(LabeledBatches test, load_fashion(kTestImages, kTestLabels, 10000, 500));
+  BatchSource src = replay_batches(calib.x);
+  auto accuracy = [&test](QuantSim& s) { return top1(test, [&s](const Executor::Feeds& f) { return s.run(f); }); };
 
   QUENCH_ASSIGN_OR_RETURN(auto sim, QuantSim::create(model, w4a8()));
   sim->set_bypass(true);
-  QUENCH_ASSIGN_OR_RETURN(double acc_fp32, accuracy(*sim, test, labels));
+  QUENCH_ASSIGN_OR_RETURN(double acc_fp32, accuracy(*sim));
   sim->set_bypass(false);
   QUENCH_RETURN_IF_ERROR(sim->compute_encodings(src));
-  QUENCH_ASSIGN_OR_RETURN(double acc_nearest, accuracy(*sim, test, labels));
+  QUENCH_ASSIGN_OR_RETURN(double acc_nearest, accuracy(*sim));
 
   QUENCH_ASSIGN_OR_RETURN(auto ada, QuantSim::create(model, w4a8()));
   const bool act_first = o.order == "act-first";
@@ -315,12 +269,12 @@ Status run_model(const Options& o, const std::string& name) {
   ao.progress = [tty](const std::string& layer, int64_t it, int64_t total) {
     if (tty) fmt::print(stderr, "\r  adaround {:<24} {:>6}/{}", layer, it, total);
   };
-  const double t0 = now();
+  const double t0 = now_seconds();
   QUENCH_ASSIGN_OR_RETURN(AdaRoundReport r, adaround(*ada, src, ao));
-  const double wall = now() - t0;
+  const double wall = now_seconds() - t0;
   if (tty) fmt::print(stderr, "\n");
   QUENCH_RETURN_IF_ERROR(ada->compute_encodings(src));
-  QUENCH_ASSIGN_OR_RETURN(double acc_ada, accuracy(*ada, test, labels));
+  QUENCH_ASSIGN_OR_RETURN(double acc_ada, accuracy(*ada));
 
   fmt::print("\n{}: W4A8 per-channel, {} calibration images, {} iterations/layer, {} cached samples, order {}\n",
              name, o.calib, r.iterations, r.samples, o.order);
@@ -363,8 +317,8 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "--layers") o.layers = split(next());
-    else if (a == "--models") o.models = split(next());
+    if (a == "--layers") o.layers = split_list(next());
+    else if (a == "--models") o.models = split_list(next());
     else if (a == "--iterations") o.iterations = std::stoll(next());
     else if (a == "--samples") o.samples = std::stoll(next());
     else if (a == "--calib") o.calib = std::stoll(next());

@@ -33,6 +33,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
 #include "data/dataset.h"
 #include "onnx/onnx_io.h"
 #include "runtime/executor.h"
@@ -43,9 +44,9 @@ extern char** environ;
 namespace {
 
 using namespace quench;
+using namespace quench::bench;
 namespace fs = std::filesystem;
 
-constexpr const char* kTrainImages = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz";
 
 struct Options {
   std::vector<std::string> models = {"fashion_cnn", "resnet_fmnist", "mobilenetv2_fmnist", "vit_fmnist"};
@@ -59,26 +60,6 @@ struct Options {
   std::string phase;  // child: "fp32" or a method name
   std::string model;  // child: model path
 };
-
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ','))
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
-
-double now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-std::string model_path(const std::string& name) {
-  if (name.size() > 5 && name.ends_with(".onnx")) return name;  // a path
-  fs::path root(QUENCH_SOURCE_DIR);
-  if (name == "fashion_cnn") return (root / "models" / "fashion_cnn.onnx").string();
-  return (root / "models" / "zoo" / (name + ".onnx")).string();
-}
 
 // Fashion-MNIST images for [N, 1, 28, 28] inputs; seeded uniform [0, 1) data of the declared
 // shape for other models (the cost of calibration does not depend on the values).
@@ -136,10 +117,10 @@ Status run_phase(const Options& o) {
     ExecutorOptions eo;
     eo.num_threads = o.threads;
     for (int rep = 0; rep <= o.reps; ++rep) {
-      const double t0 = now();
+      const double t0 = now_seconds();
       QUENCH_ASSIGN_OR_RETURN(auto exec, Executor::create(model, eo));
       for (const Tensor& x : batches) QUENCH_RETURN_IF_ERROR(exec->run({{"input", x}}).status());
-      if (rep > 0) times.push_back(now() - t0);  // rep 0 warms up the process
+      if (rep > 0) times.push_back(now_seconds() - t0);  // rep 0 warms up the process
     }
   } else {
     QUENCH_ASSIGN_OR_RETURN(CalibMethod method, parse_calib_method(o.phase));
@@ -147,7 +128,7 @@ Status run_phase(const Options& o) {
     c.activation.observer = observer_config_for(method);
     c.input.observer = observer_config_for(method);
     for (int rep = 0; rep <= o.reps; ++rep) {
-      const double t0 = now();
+      const double t0 = now_seconds();
       QuantSimOptions so;
       so.num_threads = o.threads;
       QUENCH_ASSIGN_OR_RETURN(auto sim, QuantSim::create(model, c, so));
@@ -156,7 +137,7 @@ Status run_phase(const Options& o) {
         return Executor::Feeds{{"input", batches[static_cast<size_t>(i)]}};
       };
       QUENCH_RETURN_IF_ERROR(sim->compute_encodings(src));
-      if (rep > 0) times.push_back(now() - t0);
+      if (rep > 0) times.push_back(now_seconds() - t0);
     }
   }
   std::printf("{\"seconds\": %.6f}\n", median(times));
@@ -255,8 +236,8 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "--models") o.models = split(next());
-    else if (a == "--methods") o.methods = split(next());
+    if (a == "--models") o.models = split_list(next());
+    else if (a == "--methods") o.methods = split_list(next());
     else if (a == "--samples") o.samples = std::stoll(next());
     else if (a == "--batch") o.batch = std::stoll(next());
     else if (a == "--reps") o.reps = std::stoi(next());

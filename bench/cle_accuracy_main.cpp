@@ -37,6 +37,8 @@
 #include "ir/clone.h"
 #include "ir/passes.h"
 #include "onnx/onnx_io.h"
+#include "algo/layer_data.h"
+#include "bench_util.h"
 #include "runtime/optimize.h"
 #include "sim/quantsim.h"
 
@@ -44,36 +46,11 @@ namespace {
 
 using namespace quench;
 
-constexpr const char* kDir = "/usr/share/datasets/fashion-mnist/";
 constexpr int64_t kCalibSamples = 512;
 constexpr int64_t kBatch = 256;
 
-Result<std::vector<Executor::Feeds>> load_images(const std::string& images, int64_t limit,
-                                                 std::vector<std::vector<int64_t>>* labels,
-                                                 const std::string& label_file) {
-  DataOptions opt;
-  opt.limit = limit;
-  QUENCH_ASSIGN_OR_RETURN(
-      auto ds, open_dataset(std::string(kDir) + images,
-                            label_file.empty() ? "" : std::string(kDir) + label_file, opt));
-  std::vector<Executor::Feeds> out;
-  while (true) {
-    QUENCH_ASSIGN_OR_RETURN(std::optional<Batch> b, ds->next_batch(kBatch));
-    if (!b) break;
-    const int64_t n = b->data.dim(0);
-    out.push_back({{"input", b->data.reshaped({n, 1, 28, 28})}});
-    if (labels) {
-      const int64_t* l = b->labels->data<int64_t>();
-      labels->emplace_back(l, l + n);
-    }
-  }
-  return out;
-}
-
-struct Eval {
-  std::vector<Executor::Feeds> x;
-  std::vector<std::vector<int64_t>> y;
-};
+// The test images with their labels.
+using Eval = bench::LabeledBatches;
 
 template <class Run>
 Result<std::vector<int64_t>> predictions(const Eval& e, Run run) {
@@ -165,15 +142,10 @@ Result<std::vector<int64_t>> fp32_predictions(const Model& m, const Eval& test, 
 }
 
 Status run(const Options& o) {
-  Eval test;
-  QUENCH_ASSIGN_OR_RETURN(test.x, load_images("t10k-images-idx3-ubyte.gz", o.limit, &test.y,
-                                              "t10k-labels-idx1-ubyte.gz"));
-  QUENCH_ASSIGN_OR_RETURN(auto calib,
-                          load_images("train-images-idx3-ubyte.gz", kCalibSamples, nullptr, ""));
-  BatchSource calib_source = [&](int64_t i) -> Result<Executor::Feeds> {
-    return i < static_cast<int64_t>(calib.size()) ? calib[static_cast<size_t>(i)]
-                                                  : Executor::Feeds{};
-  };
+  QUENCH_ASSIGN_OR_RETURN(Eval test, bench::load_fashion(bench::kTestImages, bench::kTestLabels, o.limit, kBatch));
+  QUENCH_ASSIGN_OR_RETURN(bench::LabeledBatches calib,
+                          bench::load_fashion(bench::kTrainImages, "", kCalibSamples, kBatch));
+  BatchSource calib_source = replay_batches(calib.x);
   QUENCH_ASSIGN_OR_RETURN(Model zoo, onnx::load_model(std::string(QUENCH_SOURCE_DIR) +
                                                       "/models/zoo/mobilenetv2_fmnist.onnx"));
   optimize_for_inference(zoo);
@@ -203,9 +175,9 @@ Status run(const Options& o) {
     };
     QUENCH_ASSIGN_OR_RETURN(auto fp, fp32_predictions(*base, test, o));
     row("FP32", accuracy(test, fp));
-    QUENCH_ASSIGN_OR_RETURN(double pc, quantized_accuracy(*base, test, calib, false, o));
+    QUENCH_ASSIGN_OR_RETURN(double pc, quantized_accuracy(*base, test, calib.x, false, o));
     row("W8A8 per-channel", pc);
-    QUENCH_ASSIGN_OR_RETURN(double pt, quantized_accuracy(*base, test, calib, true, o));
+    QUENCH_ASSIGN_OR_RETURN(double pt, quantized_accuracy(*base, test, calib.x, true, o));
     row("W8A8 per-tensor", pt);
     for (bool relu : {false, true}) {
       Model m = clone_model(*base);
@@ -215,7 +187,7 @@ Status run(const Options& o) {
         prefix = "relu6->relu ";
         QUENCH_ASSIGN_OR_RETURN(auto p, fp32_predictions(m, test, o));
         row(prefix + "FP32", accuracy(test, p), fmt::format("  ({} Clip -> Relu)", rr.converted));
-        QUENCH_ASSIGN_OR_RETURN(double a, quantized_accuracy(m, test, calib, true, o));
+        QUENCH_ASSIGN_OR_RETURN(double a, quantized_accuracy(m, test, calib.x, true, o));
         row(prefix + "W8A8 per-tensor", a);
       }
       for (bool hba : {false, true}) {
@@ -226,7 +198,7 @@ Status run(const Options& o) {
         QUENCH_ASSIGN_OR_RETURN(CleReport r,
                                 equalize_model(e, co, {}, hba ? calib_source : nullptr));
         QUENCH_ASSIGN_OR_RETURN(auto p, fp32_predictions(e, test, o));
-        QUENCH_ASSIGN_OR_RETURN(double a, quantized_accuracy(e, test, calib, true, o));
+        QUENCH_ASSIGN_OR_RETURN(double a, quantized_accuracy(e, test, calib.x, true, o));
         row(prefix + (hba ? "W8A8 per-tensor + CLE + HBA" : "W8A8 per-tensor + CLE"), a,
             fmt::format(
                 "  (FP32 after: {:.2f}; {} pairs, {} triples, {} sweeps, {} channels absorbed)",

@@ -39,6 +39,7 @@
 #include "algo/admm.h"
 #include "algo/easy_quant.h"
 #include "algo/layer_data.h"
+#include "bench_util.h"
 #include "core/parallel.h"
 #include "data/dataset.h"
 #include "onnx/onnx_io.h"
@@ -47,9 +48,7 @@ namespace {
 
 using namespace quench;
 
-constexpr const char* kTrainImages = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz";
-constexpr const char* kImages = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz";
-constexpr const char* kLabels = "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz";
+using namespace quench::bench;
 
 struct Options {
   std::vector<std::string> models = {"fashion_cnn", "resnet_fmnist", "mobilenetv2_fmnist",
@@ -65,53 +64,8 @@ struct Options {
   bool verbose = false;
 };
 
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ','))
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
-
-double now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-std::string model_path(const std::string& name) {
-  if (name.ends_with(".onnx")) return name;
-  const std::string root = QUENCH_SOURCE_DIR;
-  if (name == "fashion_cnn") return root + "/models/fashion_cnn.onnx";
-  return root + "/models/zoo/" + name + ".onnx";
-}
-
-struct Images {
-  std::vector<Tensor> x;                // [B, 1, 28, 28]
-  std::vector<std::vector<int64_t>> y;  // labels per batch (test set)
-};
-
-Result<Images> load_images(const char* images, const char* labels, int64_t limit, int64_t batch) {
-  DataOptions opt;
-  opt.limit = limit;
-  QUENCH_ASSIGN_OR_RETURN(auto ds, open_dataset(images, labels ? labels : "", opt));
-  Images t;
-  while (true) {
-    QUENCH_ASSIGN_OR_RETURN(std::optional<Batch> b, ds->next_batch(batch));
-    if (!b) break;
-    const int64_t n = b->data.dim(0);
-    t.x.push_back(b->data.reshaped({n, 1, 28, 28}));
-    if (b->labels) {
-      const int64_t* l = b->labels->data<int64_t>();
-      t.y.emplace_back(l, l + n);
-    }
-  }
-  return t;
-}
-
-BatchSource source_of(const Images& im, size_t max_batches) {
-  std::vector<Executor::Feeds> feeds;
-  for (size_t i = 0; i < im.x.size() && i < max_batches; ++i) feeds.push_back({{"input", im.x[i]}});
-  return replay_batches(std::move(feeds));
+BatchSource source_of(const LabeledBatches& im, size_t max_batches) {
+  return replay_batches({im.x.begin(), im.x.begin() + static_cast<std::ptrdiff_t>(std::min(max_batches, im.x.size()))});
 }
 
 struct Score {
@@ -120,14 +74,14 @@ struct Score {
   double logits_norm = 0.0;  // ||quantized logits|| / ||FP32 logits|| (verbose)
 };
 
-Result<Score> accuracy(QuantSim& sim, const Images& test, bool compare_fp32) {
+Result<Score> accuracy(QuantSim& sim, const LabeledBatches& test, bool compare_fp32) {
   int64_t right = 0, total = 0;
   double dot = 0.0, qq = 0.0, ff = 0.0;
   for (size_t b = 0; b < test.x.size(); ++b) {
-    QUENCH_ASSIGN_OR_RETURN(auto out, sim.run({{"input", test.x[b]}}));
+    QUENCH_ASSIGN_OR_RETURN(auto out, sim.run(test.x[b]));
     const Tensor& logits = out[0];
     if (compare_fp32) {
-      QUENCH_ASSIGN_OR_RETURN(auto ref, sim.run_fp32({{"input", test.x[b]}}));
+      QUENCH_ASSIGN_OR_RETURN(auto ref, sim.run_fp32(test.x[b]));
       for (int64_t i = 0; i < logits.numel(); ++i) {
         const double q = logits.data<float>()[i], f = ref[0].data<float>()[i];
         dot += q * f;
@@ -176,8 +130,8 @@ QuantConfig config_for(const Options& o, const std::string& granularity) {
 }
 
 Status run(const Options& o) {
-  QUENCH_ASSIGN_OR_RETURN(Images calib, load_images(kTrainImages, nullptr, o.calib, 64));
-  QUENCH_ASSIGN_OR_RETURN(Images test, load_images(kImages, kLabels, o.limit, 500));
+  QUENCH_ASSIGN_OR_RETURN(LabeledBatches calib, load_fashion(kTrainImages, "", o.calib, 64));
+  QUENCH_ASSIGN_OR_RETURN(LabeledBatches test, load_fashion(kTestImages, kTestLabels, o.limit, 500));
   const size_t eq_batches = static_cast<size_t>((o.eq_samples + 63) / 64);
   std::printf("%-20s %-8s %-15s %9s %9s\n", "model", "weights", "method", "top-1 %", "seconds");
   for (const std::string& name : o.models) {
@@ -189,7 +143,7 @@ Status run(const Options& o) {
         so.num_threads = o.threads;
         QUENCH_ASSIGN_OR_RETURN(auto sim, QuantSim::create(model, config_for(o, g), so));
         QUENCH_RETURN_IF_ERROR(sim->compute_encodings(source_of(calib, calib.x.size())));
-        const double t0 = now();
+        const double t0 = now_seconds();
         const bool admm = method == "admm" || method == "admm+easy_quant";
         const bool eq = method == "easy_quant" || method == "easy_quant_w" ||
                         method == "easy_quant_a" || method == "admm+easy_quant";
@@ -210,7 +164,7 @@ Status run(const Options& o) {
           if (o.verbose)
             eo.progress = [&](int64_t done, int64_t total) {
               std::fprintf(stderr, "  easy_quant layer %lld/%lld at %.1f s\n",
-                           static_cast<long long>(done), static_cast<long long>(total), now() - t0);
+                           static_cast<long long>(done), static_cast<long long>(total), now_seconds() - t0);
             };
           QUENCH_ASSIGN_OR_RETURN(EasyQuantReport r,
                                   easy_quant(*sim, source_of(calib, eq_batches), eo));
@@ -222,7 +176,7 @@ Status run(const Options& o) {
                            l.node.c_str(), l.cos_before, l.cos_after, l.norm_ratio_before,
                            l.norm_ratio_after, l.input_factor, l.weight_factor, l.rounds);
         }
-        const double seconds = now() - t0;
+        const double seconds = now_seconds() - t0;
         QUENCH_ASSIGN_OR_RETURN(Score sc, accuracy(*sim, test, o.verbose));
         std::printf("%-20s %-8s %-15s %9.2f %9.1f", name.c_str(), g.c_str(), method.c_str(),
                     sc.top1, seconds);
@@ -248,9 +202,9 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "--models") o.models = split(next());
-    else if (a == "--granularity") o.granularities = split(next());
-    else if (a == "--methods") o.methods = split(next());
+    if (a == "--models") o.models = split_list(next());
+    else if (a == "--granularity") o.granularities = split_list(next());
+    else if (a == "--methods") o.methods = split_list(next());
     else if (a == "--calib") o.calib = std::stoll(next());
     else if (a == "--eq-samples") o.eq_samples = std::stoll(next());
     else if (a == "--limit") o.limit = std::stoll(next());

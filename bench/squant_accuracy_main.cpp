@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "algo/data_free.h"
+#include "bench_util.h"
 #include "config/config_formats.h"
 #include "data/dataset.h"
 #include "onnx/onnx_io.h"
@@ -30,47 +31,7 @@ namespace {
 
 using namespace quench;
 
-constexpr const char* kImages = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz";
-constexpr const char* kLabels = "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz";
-
-struct TestSet {
-  std::vector<Tensor> x;                // [B, 1, 28, 28]
-  std::vector<std::vector<int64_t>> y;  // labels per batch
-};
-
-Result<TestSet> load_test_set(int64_t limit) {
-  DataOptions opt;
-  opt.limit = limit;
-  QUENCH_ASSIGN_OR_RETURN(auto ds, open_dataset(kImages, kLabels, opt));
-  TestSet t;
-  while (true) {
-    QUENCH_ASSIGN_OR_RETURN(std::optional<Batch> b, ds->next_batch(500));
-    if (!b) break;
-    const int64_t n = b->data.dim(0);
-    t.x.push_back(b->data.reshaped({n, 1, 28, 28}));
-    const int64_t* l = b->labels->data<int64_t>();
-    t.y.emplace_back(l, l + n);
-  }
-  return t;
-}
-
-template <class Run>
-Result<double> accuracy(const TestSet& t, Run run) {
-  int64_t right = 0, total = 0;
-  for (size_t b = 0; b < t.x.size(); ++b) {
-    QUENCH_ASSIGN_OR_RETURN(std::vector<Tensor> out, run(Executor::Feeds{{"input", t.x[b]}}));
-    const float* p = out[0].data<float>();
-    const int64_t n = out[0].dim(0), k = out[0].dim(1);
-    for (int64_t i = 0; i < n; ++i) {
-      bool finite = true;
-      for (int64_t j = 0; j < k; ++j) finite &= std::isfinite(p[i * k + j]);
-      const int64_t arg = std::max_element(p + i * k, p + (i + 1) * k) - (p + i * k);
-      right += finite && arg == t.y[b][static_cast<size_t>(i)];
-    }
-    total += n;
-  }
-  return 100.0 * static_cast<double>(right) / static_cast<double>(total);
-}
+using namespace quench::bench;
 
 struct Setting {
   const char* name;
@@ -79,12 +40,6 @@ struct Setting {
   bool all_layers;
 };
 
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  for (std::string item; std::getline(ss, item, ',');) out.push_back(item);
-  return out;
-}
 
 int run(int argc, char** argv) {
   std::vector<std::string> models = {"fashion_cnn", "resnet_fmnist", "mobilenetv2_fmnist"};
@@ -96,7 +51,7 @@ int run(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i], v = argv[i + 1];
     if (a == "--models")
-      models = split(v);
+      models = split_list(v);
     else if (a == "--limit")
       limit = std::stoll(v);
     else if (a == "--threads")
@@ -106,13 +61,13 @@ int run(int argc, char** argv) {
     else if (a == "--random-batch")
       random_batch = std::stoll(v);
     else if (a == "--settings")
-      only = split(v);
+      only = split_list(v);
     else {
       std::fprintf(stderr, "unknown option %s\n", a.c_str());
       return 2;
     }
   }
-  auto data = load_test_set(limit);
+  auto data = load_fashion(kTestImages, kTestLabels, limit, 500);
   if (!data.ok()) {
     std::fprintf(stderr, "%s\n", data.status().message().c_str());
     return 1;
@@ -134,7 +89,7 @@ int run(int argc, char** argv) {
     ExecutorOptions eo;
     eo.num_threads = threads;
     auto exec = Executor::create(model, eo);
-    auto fp = accuracy(*data, [&](const Executor::Feeds& f) { return (*exec)->run(f); });
+    auto fp = top1(*data, [&](const Executor::Feeds& f) { return (*exec)->run(f); });
     fmt::print("{:20s} FP32 {:.2f}\n", name, *fp);
     for (const Setting& s : settings) {
       if (!only.empty() && std::find(only.begin(), only.end(), s.name) == only.end()) continue;
@@ -171,7 +126,7 @@ int run(int argc, char** argv) {
           std::fprintf(stderr, "%s\n", sim.status().message().c_str());
           return 1;
         }
-        auto acc = accuracy(*data, [&](const Executor::Feeds& f) { return (*sim)->run(f); });
+        auto acc = top1(*data, [&](const Executor::Feeds& f) { return (*sim)->run(f); });
         if (!acc.ok()) {
           std::fprintf(stderr, "%s\n", acc.status().message().c_str());
           return 1;
