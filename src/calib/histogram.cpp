@@ -13,9 +13,11 @@
 //   4. merge() coarsens both sides to the larger exponent and adds the counts.
 // Speed: the scale B / 2^e is a power of two, so x * scale is exact in float too (barring results
 // below 2^-149, i.e. a negative value 2^162 times smaller than the range, which would land in
-// bin 0 instead of -1); the fast path bins in float, a block of indices at a time (vectorised),
-// then scatters them into kCopies interleaved uint32 histograms so that runs of equal values
-// (the zeros after a ReLU) do not serialise on one counter, on every thread for large batches.
+// bin 0 instead of -1). Once a range exists, a batch is read once (calib_internal::scan_bin, on
+// every thread for large batches): extremes, NaN check and binning together, exact zeros only
+// counted, into uint32 scratch copies that are summed into the bins only when the batch turned
+// out finite and inside the range. Otherwise (the first batches, a batch that widens the range)
+// the extremes are found first, the range grown, and the batch binned with the new exponent.
 #include "calib/histogram.h"
 
 #include <algorithm>
@@ -25,6 +27,7 @@
 #include <limits>
 
 #include "calib/observer_util.h"
+#include "calib/scan.h"
 #include "core/parallel.h"
 
 namespace quench {
@@ -92,11 +95,7 @@ static void coarsen(std::vector<uint64_t>& bins, PowerOfTwoHistogram::Sides side
   bins.swap(out);
 }
 
-bool PowerOfTwoHistogram::add(const float* x, int64_t n) {
-  if (n <= 0) return true;
-  // Pass 1: the batch's extremes, to grow the range once, and the finiteness check.
-  float lo, hi;
-  if (!calib_internal::tensor_min_max(x, n, lo, hi, sides_ == Sides::kAbs)) return false;
+void PowerOfTwoHistogram::note_extremes(float lo, float hi, int64_t n) {
   if (total_ == 0) {
     min_ = lo;
     max_ = hi;
@@ -105,9 +104,33 @@ bool PowerOfTwoHistogram::add(const float* x, int64_t n) {
     max_ = std::max(max_, hi);
   }
   total_ += n;
-  double m = std::max(std::fabs(static_cast<double>(lo)), std::fabs(static_cast<double>(hi)));
+}
+
+bool PowerOfTwoHistogram::add(const float* x, int64_t n) {
+  if (n <= 0) return true;
+  const int log2b = bins_log2(bins_per_side_);
+  auto scan_fits = [&] {
+    const int shift = log2b - exponent_;
+    return n >= kFastMin && n <= kFastMax && log2b >= 0 && shift >= -100 && shift <= 100;
+  };
+  float lo, hi;
+  if (has_range_ && scan_fits()) {
+    // The common case once calibration is under way: the batch fits the range, one pass.
+    switch (bin_scanned(x, n, lo, hi)) {
+      case BinResult::kAdded:
+        note_extremes(lo, hi, n);
+        return true;
+      case BinResult::kNonFinite:
+        return false;
+      case BinResult::kOutOfRange:
+        break;  // grow the range first, then bin
+    }
+  }
+  // Pass 1: the batch's extremes, to grow the range once, and the finiteness check.
+  if (!calib_internal::tensor_min_max(x, n, lo, hi, sides_ == Sides::kAbs)) return false;
+  const double m = std::max(std::fabs(static_cast<double>(lo)), std::fabs(static_cast<double>(hi)));
   if (m > 0.0) {
-    int e = exponent_for(m);
+    const int e = exponent_for(m);
     if (!has_range_) {
       exponent_ = e;  // only zeros so far: they sit in relative bin 0 at any exponent
       has_range_ = true;
@@ -116,27 +139,19 @@ bool PowerOfTwoHistogram::add(const float* x, int64_t n) {
       exponent_ = e;
     }
   }
+  note_extremes(lo, hi, n);
   // Pass 2: binning (step 1).
-  const int shift = bins_log2(bins_per_side_) - exponent_;  // scale = 2^shift
-  const int64_t b = bins_per_side_;
-  const bool kabs = sides_ == Sides::kAbs;
-  if (n >= kFastMin && shift >= -100 && shift <= 100 && bins_log2(bins_per_side_) >= 0) {
-    // The bins this batch can touch, from its extremes (the same float arithmetic as binning).
-    const float fs = std::ldexp(1.0f, shift);
-    auto bin_of = [&](float v) {
-      const float t = v * fs;
-      const int64_t r = static_cast<int64_t>(t);
-      return r - (t < static_cast<float>(r) ? 1 : 0) + (kabs ? 0 : b);
-    };
-    const int64_t nb = static_cast<int64_t>(bins_.size());
-    const int64_t first = std::clamp<int64_t>(bin_of(lo), 0, nb - 1);
-    const int64_t last = std::clamp<int64_t>(bin_of(hi), 0, nb - 1);
-    bin_fast(x, n, fs, kabs ? 0 : b, first, last);
+  if (scan_fits()) {
+    float lo2, hi2;
+    const BinResult r = bin_scanned(x, n, lo2, hi2);
+    assert(r == BinResult::kAdded);
+    (void)r;
     return true;
   }
   const double scale = std::ldexp(static_cast<double>(bins_per_side_), -exponent_);
+  const int64_t b = bins_per_side_;
   uint64_t* bins = bins_.data();
-  if (kabs) {
+  if (sides_ == Sides::kAbs) {
     for (int64_t i = 0; i < n; ++i) {
       int64_t r = static_cast<int64_t>(std::fabs(static_cast<double>(x[i])) * scale);
       ++bins[r];
@@ -150,67 +165,66 @@ bool PowerOfTwoHistogram::add(const float* x, int64_t n) {
   return true;
 }
 
-void PowerOfTwoHistogram::bin_fast(const float* x, int64_t n, float scale, int64_t offset,
-                                   int64_t first, int64_t last) {
-  // Scratch histograms cover only bins [first, last]; indices are shifted by `first`.
-  const int64_t nb = last - first + 1;
-  offset -= first;
+PowerOfTwoHistogram::BinResult PowerOfTwoHistogram::bin_scanned(const float* x, int64_t n,
+                                                                 float& lo, float& hi) {
   const bool kabs = sides_ == Sides::kAbs;
-  auto bin_block = [&](const float* p, int m, int32_t* idx) {
-    if (kabs) {
-      for (int i = 0; i < m; ++i)
-        idx[i] = static_cast<int32_t>(std::fabs(p[i]) * scale) + static_cast<int32_t>(offset);
-    } else {
-      for (int i = 0; i < m; ++i) {
-        const float v = p[i] * scale;
-        const int32_t r = static_cast<int32_t>(v);  // toward zero; floor below
-        idx[i] = r - static_cast<int32_t>(v < static_cast<float>(r)) + static_cast<int32_t>(offset);
-      }
+  const int64_t b = bins_per_side_;
+  const int64_t nb = static_cast<int64_t>(bins_.size());
+  const float scale = std::ldexp(1.0f, bins_log2(bins_per_side_) - exponent_);
+  const float t_lo = kabs ? 0.0f : -static_cast<float>(b), t_hi = static_cast<float>(b - 1);
+  const int32_t offset = kabs ? 0 : static_cast<int32_t>(b);
+  // Scratch counters of the calling thread, all zero between calls: kBinCopies histograms per
+  // worker. (A lambda names the executing thread's thread_local: take the pointer here.)
+  const int threads = n >= kThreadMin ? std::max(1, num_threads()) : 1;
+  const size_t per_thread = static_cast<size_t>(calib_internal::kBinCopies * nb);
+  thread_local std::vector<uint32_t> scratch;
+  if (scratch.size() < per_thread * static_cast<size_t>(threads))
+    scratch.resize(per_thread * static_cast<size_t>(threads), 0u);
+  uint32_t* const base = scratch.data();
+  std::vector<calib_internal::BinScan> parts(static_cast<size_t>(threads));
+  const int64_t chunk = (n + threads - 1) / threads;
+  parallel_for(threads, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t begin = t * chunk, end = std::min(n, begin + chunk);
+      if (begin < end)
+        parts[static_cast<size_t>(t)] = calib_internal::scan_bin(
+            x + begin, end - begin, kabs, scale, t_lo, t_hi, offset,
+            base + static_cast<size_t>(t) * per_thread, nb);
     }
+  });
+  lo = std::numeric_limits<float>::infinity();
+  hi = -lo;
+  bool finite = true;
+  int64_t zeros = 0;
+  for (int64_t t = 0; t < threads && t * chunk < n; ++t) {
+    const calib_internal::BinScan& p = parts[static_cast<size_t>(t)];
+    lo = std::min(lo, p.min);
+    hi = std::max(hi, p.max);
+    finite &= p.finite;
+    zeros += p.zeros;
+  }
+  const double m = std::max(std::fabs(static_cast<double>(lo)), std::fabs(static_cast<double>(hi)));
+  const BinResult result = !finite                                   ? BinResult::kNonFinite
+                           : m > 0.0 && exponent_for(m) > exponent_ ? BinResult::kOutOfRange
+                                                                     : BinResult::kAdded;
+  if (result != BinResult::kAdded) {  // clamped values may sit anywhere: clear it all
+    std::fill(base, base + per_thread * static_cast<size_t>(threads), 0u);
+    return result;
+  }
+  // Only bins between the extremes' bins were touched: sum the copies there and clear them.
+  auto bin_of = [&](float v) {
+    const float t = v * scale;
+    const int64_t r = static_cast<int64_t>(t);
+    return std::clamp<int64_t>(r - (t < static_cast<float>(r) ? 1 : 0) + offset, 0, nb - 1);
   };
-  constexpr int kBlock = 256;
-  if (n < kDirectPerBin * nb) {
-    // Few values for the bins they span: zeroing and summing scratch copies would cost more than
-    // the binning, so count straight into the bins.
-    uint64_t* bins = bins_.data() + first;
-    int32_t idx[kBlock];
-    for (int64_t s0 = 0; s0 < n; s0 += kBlock) {
-      const int m = static_cast<int>(std::min<int64_t>(kBlock, n - s0));
-      bin_block(x + s0, m, idx);
-      for (int i = 0; i < m; ++i) ++bins[idx[i]];
-    }
-    return;
+  const int64_t first = bin_of(lo), last = bin_of(hi);
+  for (int64_t c = 0; c < threads * calib_internal::kBinCopies; ++c) {
+    uint32_t* h = base + static_cast<size_t>(c * nb);
+    for (int64_t j = first; j <= last; ++j) bins_[static_cast<size_t>(j)] += h[j];
+    std::fill(h + first, h + last + 1, 0u);
   }
-  // Threads only for batches large enough to pay for their scratch histograms.
-  const int threads = n >= (int64_t{1} << 17) ? std::max(1, num_threads()) : 1;
-  const size_t per_thread = static_cast<size_t>(kCopies * nb);
-  std::vector<uint32_t> scratch(per_thread * static_cast<size_t>(threads), 0u);
-  // uint32 counters: at most 2^31 values per call.
-  for (int64_t base = 0; base < n; base += int64_t{1} << 31) {
-    const int64_t len = std::min<int64_t>(n - base, int64_t{1} << 31);
-    const float* src = x + base;
-    const int64_t chunk = (len + threads - 1) / threads;
-    parallel_for(threads, [&](int64_t t0, int64_t t1) {
-      for (int64_t t = t0; t < t1; ++t) {
-        const int64_t begin = t * chunk, end = std::min(len, begin + chunk);
-        uint32_t* h = scratch.data() + static_cast<size_t>(t) * per_thread;
-        int32_t idx[kBlock];
-        for (int64_t s0 = begin; s0 < end; s0 += kBlock) {
-          const int m = static_cast<int>(std::min<int64_t>(kBlock, end - s0));
-          bin_block(src + s0, m, idx);
-          int i = 0;
-          for (; i + kCopies <= m; i += kCopies)
-            for (int c = 0; c < kCopies; ++c) ++h[c * nb + idx[i + c]];
-          for (; i < m; ++i) ++h[idx[i]];
-        }
-      }
-    });
-  }
-  for (int t = 0; t < threads; ++t)
-    for (int c = 0; c < kCopies; ++c) {
-      const uint32_t* h = scratch.data() + static_cast<size_t>(t) * per_thread + static_cast<size_t>(c * nb);
-      for (int64_t j = 0; j < nb; ++j) bins_[static_cast<size_t>(first + j)] += h[j];
-    }
+  bins_[static_cast<size_t>(offset)] += static_cast<uint64_t>(zeros);
+  return BinResult::kAdded;
 }
 
 void PowerOfTwoHistogram::merge(const PowerOfTwoHistogram& other) {

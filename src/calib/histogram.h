@@ -58,11 +58,14 @@ class PowerOfTwoHistogram {
   int64_t memory_bytes() const;
 
  private:
-  static constexpr int kCopies = 4;          // interleaved scratch histograms in bin_fast
-  static constexpr int kDirectPerBin = 8;    // bin_fast counts in place below this many values per bin
-  static constexpr int64_t kFastMin = 4096;  // smaller batches take the plain loop
-  void bin_fast(const float* x, int64_t n, float scale, int64_t offset, int64_t first,
-                int64_t last);
+  static constexpr int64_t kFastMin = 4096;           // smaller batches take the plain loop
+  static constexpr int64_t kFastMax = int64_t{1} << 31;  // uint32 scratch counters
+  static constexpr int64_t kThreadMin = int64_t{1} << 16;  // batches binned on every thread
+  enum class BinResult { kAdded, kNonFinite, kOutOfRange };
+  // Bins x at the current exponent in one pass that also finds the extremes (lo, hi); adds
+  // nothing unless every value is finite and inside the range.
+  BinResult bin_scanned(const float* x, int64_t n, float& lo, float& hi);
+  void note_extremes(float lo, float hi, int64_t n);
 
   Sides sides_;
   int bins_per_side_;

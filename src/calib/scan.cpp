@@ -8,6 +8,10 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define QUENCH_SCAN_AVX2 1
+#endif
 
 namespace quench::calib_internal {
 
@@ -58,6 +62,234 @@ int64_t scan_first_non_finite(const float* x, int64_t n) {
 #else
   return first_non_finite_scalar(x, n);
 #endif
+}
+
+namespace {
+
+// Adds 1 for each index, alternating between the kBinCopies histograms.
+inline void scatter(const int32_t* idx, int64_t m, uint32_t* counts, int64_t stride) {
+  int64_t j = 0;
+  for (; j + kBinCopies <= m; j += kBinCopies)
+    for (int c = 0; c < kBinCopies; ++c) ++counts[c * stride + idx[j + c]];
+  for (; j < m; ++j) ++counts[idx[j]];
+}
+
+BinScan scan_bin_scalar(const float* x, int64_t n, bool abs, float scale, float t_lo, float t_hi,
+                        int32_t offset, uint32_t* counts, int64_t stride) {
+  float lo = std::numeric_limits<float>::infinity(), hi = -lo;
+  bool nan = false;
+  int64_t zeros = 0;
+  constexpr int kBlock = 256;
+  int32_t idx[kBlock];
+  for (int64_t b = 0; b < n; b += kBlock) {
+    const int64_t e = std::min(n, b + kBlock);
+    int64_t m = 0;
+    for (int64_t i = b; i < e; ++i) {
+      const float v = abs ? std::fabs(x[i]) : x[i];
+      nan |= v != v;
+      lo = v < lo ? v : lo;
+      hi = v > hi ? v : hi;
+      if (v == 0.0f) {
+        ++zeros;
+        continue;
+      }
+      float t = v * scale;
+      t = t > t_hi ? t_hi : t;
+      t = t >= t_lo ? t : t_lo;  // NaN too
+      const int32_t r = static_cast<int32_t>(t);
+      idx[m++] = r - static_cast<int32_t>(t < static_cast<float>(r)) + offset;
+    }
+    scatter(idx, m, counts, stride);
+  }
+  BinScan out;
+  out.min = lo;
+  out.max = hi;
+  out.finite = !nan && std::isfinite(lo) && std::isfinite(hi);
+  out.zeros = zeros;
+  return out;
+}
+
+#if QUENCH_SCAN_AVX2
+// Lane indices that move the lanes set in an 8-bit mask to the front (the compress permutation).
+struct CompressTable {
+  alignas(32) int32_t lanes[256][8];
+  constexpr CompressTable() : lanes{} {
+    for (int m = 0; m < 256; ++m) {
+      int k = 0;
+      for (int b = 0; b < 8; ++b)
+        if (m >> b & 1) lanes[m][k++] = b;
+    }
+  }
+};
+constexpr CompressTable kCompress{};
+
+// Eight values a step: extremes and the NaN flag in registers, bins by the float arithmetic of the
+// scalar loop (truncation, then -1 where that rounded up: floor), and the non-zero lanes' bins
+// compressed to the front of a block buffer that is then scattered.
+template <bool kAbs>
+__attribute__((target("avx2,popcnt"))) BinScan scan_bin_avx2_impl(
+    const float* x, int64_t n, float scale, float t_lo, float t_hi, int32_t offset,
+    uint32_t* counts, int64_t stride) {
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  const __m256 vscale = _mm256_set1_ps(scale), vlo = _mm256_set1_ps(t_lo), vhi = _mm256_set1_ps(t_hi);
+  const __m256 zero = _mm256_setzero_ps();
+  const __m256i voff = _mm256_set1_epi32(offset);
+  __m256 mn = _mm256_set1_ps(std::numeric_limits<float>::infinity());
+  __m256 mx = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+  __m256 bad = zero;
+  int64_t zeros = 0;
+  constexpr int kBlock = 256;
+  alignas(32) int32_t idx[kBlock + 8];
+  const int64_t n8 = n & ~int64_t{7};
+  for (int64_t i = 0; i < n8;) {
+    const int64_t end = std::min(n8, i + kBlock);
+    int64_t m = 0;
+    for (; i < end; i += 8) {
+      __m256 v = _mm256_loadu_ps(x + i);
+      bad = _mm256_or_ps(bad, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+      if (kAbs) v = _mm256_and_ps(v, abs_mask);
+      mn = _mm256_min_ps(v, mn);  // a NaN lane keeps the running value (second operand)
+      mx = _mm256_max_ps(v, mx);
+      __m256 t = _mm256_min_ps(_mm256_mul_ps(v, vscale), vhi);  // NaN -> t_hi
+      t = _mm256_max_ps(t, vlo);
+      __m256i r = _mm256_cvttps_epi32(t);
+      if (!kAbs)  // v >= 0 in the |x| case, where truncation is floor
+        r = _mm256_add_epi32(r, _mm256_castps_si256(_mm256_cmp_ps(t, _mm256_cvtepi32_ps(r), _CMP_LT_OQ)));
+      r = _mm256_add_epi32(r, voff);
+      const int nz = _mm256_movemask_ps(_mm256_cmp_ps(v, zero, _CMP_NEQ_UQ));
+      const __m256i perm = _mm256_load_si256(reinterpret_cast<const __m256i*>(kCompress.lanes[nz]));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(idx + m), _mm256_permutevar8x32_epi32(r, perm));
+      const int k = _mm_popcnt_u32(static_cast<unsigned>(nz));
+      m += k;
+      zeros += 8 - k;
+    }
+    scatter(idx, m, counts, stride);
+  }
+  alignas(32) float lo8[8], hi8[8];
+  _mm256_store_ps(lo8, mn);
+  _mm256_store_ps(hi8, mx);
+  float lo = lo8[0], hi = hi8[0];
+  for (int k = 1; k < 8; ++k) {
+    lo = std::min(lo, lo8[k]);
+    hi = std::max(hi, hi8[k]);
+  }
+  bool finite = _mm256_movemask_ps(bad) == 0;
+  if (n8 < n) {
+    const BinScan tail = scan_bin_scalar(x + n8, n - n8, kAbs, scale, t_lo, t_hi, offset, counts, stride);
+    lo = std::min(lo, tail.min);
+    hi = std::max(hi, tail.max);
+    finite &= tail.finite;
+    zeros += tail.zeros;
+  }
+  BinScan out;
+  out.min = lo;
+  out.max = hi;
+  out.finite = finite && std::isfinite(lo) && std::isfinite(hi);
+  out.zeros = zeros;
+  return out;
+}
+
+BinScan scan_bin_avx2(const float* x, int64_t n, bool abs, float scale, float t_lo, float t_hi,
+                      int32_t offset, uint32_t* counts, int64_t stride) {
+  return abs ? scan_bin_avx2_impl<true>(x, n, scale, t_lo, t_hi, offset, counts, stride)
+             : scan_bin_avx2_impl<false>(x, n, scale, t_lo, t_hi, offset, counts, stride);
+}
+
+// Sixteen values a step, with mask registers and the compress instruction (register form).
+template <bool kAbs>
+__attribute__((target("avx512f"))) BinScan scan_bin_avx512_impl(
+    const float* x, int64_t n, float scale, float t_lo, float t_hi, int32_t offset,
+    uint32_t* counts, int64_t stride) {
+  const __m512 vscale = _mm512_set1_ps(scale), vlo = _mm512_set1_ps(t_lo), vhi = _mm512_set1_ps(t_hi);
+  const __m512 zero = _mm512_setzero_ps();
+  const __m512i voff = _mm512_set1_epi32(offset);
+  __m512 mn = _mm512_set1_ps(std::numeric_limits<float>::infinity());
+  __m512 mx = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  __mmask16 bad = 0;
+  int64_t zeros = 0;
+  constexpr int kBlock = 256;
+  alignas(64) int32_t idx[kBlock + 16];
+  const int64_t n16 = n & ~int64_t{15};
+  for (int64_t i = 0; i < n16;) {
+    const int64_t end = std::min(n16, i + kBlock);
+    int64_t m = 0;
+    for (; i < end; i += 16) {
+      __m512 v = _mm512_loadu_ps(x + i);
+      bad |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+      if (kAbs) v = _mm512_abs_ps(v);
+      mn = _mm512_min_ps(v, mn);
+      mx = _mm512_max_ps(v, mx);
+      __m512 t = _mm512_min_ps(_mm512_mul_ps(v, vscale), vhi);
+      t = _mm512_max_ps(t, vlo);
+      __m512i r = kAbs ? _mm512_cvttps_epi32(t)
+                       : _mm512_cvt_roundps_epi32(t, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+      r = _mm512_add_epi32(r, voff);
+      const __mmask16 nz = _mm512_cmp_ps_mask(v, zero, _CMP_NEQ_UQ);
+      _mm512_storeu_si512(idx + m, _mm512_maskz_compress_epi32(nz, r));
+      const int k = __builtin_popcount(static_cast<unsigned>(nz));
+      m += k;
+      zeros += 16 - k;
+    }
+    scatter(idx, m, counts, stride);
+  }
+  float lo = _mm512_reduce_min_ps(mn), hi = _mm512_reduce_max_ps(mx);
+  bool finite = bad == 0;
+  if (n16 < n) {
+    const BinScan tail = scan_bin_scalar(x + n16, n - n16, kAbs, scale, t_lo, t_hi, offset, counts, stride);
+    lo = std::min(lo, tail.min);
+    hi = std::max(hi, tail.max);
+    finite &= tail.finite;
+    zeros += tail.zeros;
+  }
+  BinScan out;
+  out.min = lo;
+  out.max = hi;
+  out.finite = finite && std::isfinite(lo) && std::isfinite(hi);
+  out.zeros = zeros;
+  return out;
+}
+
+BinScan scan_bin_avx512(const float* x, int64_t n, bool abs, float scale, float t_lo, float t_hi,
+                        int32_t offset, uint32_t* counts, int64_t stride) {
+  return abs ? scan_bin_avx512_impl<true>(x, n, scale, t_lo, t_hi, offset, counts, stride)
+             : scan_bin_avx512_impl<false>(x, n, scale, t_lo, t_hi, offset, counts, stride);
+}
+
+bool has_avx512() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f");
+}
+
+bool has_avx2() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt");
+}
+#endif
+
+BinScanFn pick_scan_bin() {
+#if QUENCH_SCAN_AVX2
+  if (has_avx512()) return scan_bin_avx512;
+  if (has_avx2()) return scan_bin_avx2;
+#endif
+  return scan_bin_scalar;
+}
+
+}  // namespace
+
+BinScan scan_bin(const float* x, int64_t n, bool abs, float scale, float t_lo, float t_hi,
+                 int32_t offset, uint32_t* counts, int64_t stride) {
+  static const BinScanFn fn = pick_scan_bin();
+  return fn(x, n, abs, scale, t_lo, t_hi, offset, counts, stride);
+}
+
+std::vector<BinScanVariant> scan_bin_variants() {
+  std::vector<BinScanVariant> out;
+#if QUENCH_SCAN_AVX2
+  if (has_avx512()) out.push_back({"avx512", scan_bin_avx512});
+  if (has_avx2()) out.push_back({"avx2", scan_bin_avx2});
+#endif
+  out.push_back({"scalar", scan_bin_scalar});
+  return out;
 }
 
 bool scan_min_max(const float* x, int64_t n, bool abs, float& min, float& max) {

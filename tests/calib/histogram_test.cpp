@@ -3,10 +3,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <numeric>
 
+#include "calib/scan.h"
 #include "generic_test_data.h"
 
 namespace quench {
@@ -65,6 +67,104 @@ TEST(PowerOfTwoHistogram, EveryBinningPathMatchesOneAtATime) {
       EXPECT_EQ(batch.exponent(), single.exponent());
       EXPECT_EQ(batch.bins(), single.bins());
       EXPECT_EQ(batch.total(), n);
+    }
+  }
+}
+
+// Once a range exists, a batch that fits it is binned in one pass (scan_bin, on every thread for
+// large batches); one that does not, or holds a NaN, is handed back and binned (or refused) by the
+// two-pass path. Every outcome must equal adding the values one at a time, and a refused batch
+// must leave nothing behind in the scratch counters that the next batch would pick up.
+TEST(PowerOfTwoHistogram, OnePassBinningMatchesOneAtATime) {
+  for (Sides sides : {Sides::kSigned, Sides::kAbs}) {
+    for (int64_t n : {int64_t{5000}, int64_t{70000}, int64_t{600000}}) {
+      SCOPED_TRACE("n " + std::to_string(n) + (sides == Sides::kAbs ? " abs" : " signed"));
+      std::vector<float> first = testing::gaussian(static_cast<int>(n), 5, 0.0, 2.0);
+      std::vector<float> fits = testing::gaussian(static_cast<int>(n), 6, 0.0, 0.5);
+      for (size_t i = 0; i < fits.size(); i += 2) fits[i] = std::max(0.0f, fits[i]);  // zeros
+      fits[1] = -0.0f;
+      std::vector<float> grows = testing::gaussian(static_cast<int>(n), 7, 0.0, 1.0);
+      grows[n / 2] = 100.0f;  // needs a larger exponent
+      std::vector<float> bad = fits;
+      bad[n / 3] = std::numeric_limits<float>::quiet_NaN();
+      PowerOfTwoHistogram batch(sides), single(sides);
+      EXPECT_TRUE(batch.add(first.data(), n));
+      EXPECT_TRUE(batch.add(fits.data(), n));
+      EXPECT_FALSE(batch.add(bad.data(), n));
+      EXPECT_TRUE(batch.add(fits.data(), n));  // after the refused batch: scratch must be clean
+      EXPECT_TRUE(batch.add(grows.data(), n));
+      EXPECT_TRUE(batch.add(fits.data(), n));
+      for (const auto* v : {&first, &fits, &fits, &grows, &fits})
+        for (const float& x : *v) ASSERT_TRUE(single.add(&x, 1));
+      EXPECT_EQ(batch.exponent(), single.exponent());
+      EXPECT_EQ(batch.bins(), single.bins());
+      EXPECT_EQ(batch.total(), 5 * n);
+      EXPECT_EQ(batch.min(), single.min());
+      EXPECT_EQ(batch.max(), single.max());
+    }
+  }
+}
+
+// Every scan_bin variant the CPU runs (AVX-512, AVX2, scalar) against a reference written out
+// here: the extremes, the finiteness flag, the zero count and the bins of the non-zero values.
+TEST(ScanBin, EveryVariantMatchesTheReference) {
+  using calib_internal::BinScan;
+  using calib_internal::kBinCopies;
+  const int64_t b = 64;
+  for (bool abs : {false, true}) {
+    for (int64_t n : {int64_t{1}, int64_t{7}, int64_t{17}, int64_t{1000}, int64_t{4099}}) {
+      std::vector<float> x = testing::gaussian(static_cast<int>(n), 9 + static_cast<uint32_t>(n), 0.0, 3.0);
+      for (size_t i = 0; i < x.size(); i += 3) x[i] = (i % 2 == 0) ? 0.0f : -0.0f;
+      if (n > 10) {
+        x[4] = 8.0f;     // the top edge: clamped into the last bin
+        x[5] = -8.0f;    // the bottom edge: the first bin
+        x[7] = 0.125f;   // on a bin edge
+        x[8] = -0.125f;  // on a bin edge, below zero: floor, not truncation
+        x[10] = 1e-30f;  // tiny: bin 0 (or -1 below zero)
+      }
+      const float scale = 8.0f;  // 64 bins per side over [-8, 8)
+      const float t_lo = abs ? 0.0f : -static_cast<float>(b), t_hi = static_cast<float>(b - 1);
+      const int32_t offset = abs ? 0 : static_cast<int32_t>(b);
+      const int64_t nb = abs ? b : 2 * b;
+      // Reference.
+      std::vector<uint32_t> expected(static_cast<size_t>(nb), 0);
+      float lo = INFINITY, hi = -INFINITY;
+      int64_t zeros = 0;
+      for (float v : x) {
+        if (abs) v = std::fabs(v);
+        lo = std::min(lo, v);
+        hi = std::max(hi, v);
+        if (v == 0.0f) {
+          ++zeros;
+          continue;
+        }
+        const double t = std::clamp(std::floor(static_cast<double>(v) * scale), double{t_lo}, double{t_hi});
+        ++expected[static_cast<size_t>(static_cast<int64_t>(t) + offset)];
+      }
+      for (const auto& variant : calib_internal::scan_bin_variants()) {
+        SCOPED_TRACE(std::string(variant.name) + " n " + std::to_string(n) + (abs ? " abs" : " signed"));
+        std::vector<uint32_t> counts(static_cast<size_t>(kBinCopies * nb), 0);
+        const BinScan r = variant.fn(x.data(), n, abs, scale, t_lo, t_hi, offset, counts.data(), nb);
+        std::vector<uint32_t> summed(static_cast<size_t>(nb), 0);
+        for (int c = 0; c < kBinCopies; ++c)
+          for (int64_t j = 0; j < nb; ++j) summed[static_cast<size_t>(j)] += counts[static_cast<size_t>(c * nb + j)];
+        EXPECT_EQ(summed, expected);
+        EXPECT_EQ(r.min, lo);
+        EXPECT_EQ(r.max, hi);
+        EXPECT_EQ(r.zeros, zeros);
+        EXPECT_TRUE(r.finite);
+        // A NaN or an Inf anywhere, including the scalar tail, clears `finite`; the bins it
+        // reaches stay inside the buffer (the caller discards them).
+        for (float bad : {NAN, INFINITY, -INFINITY}) {
+          for (int64_t at : {int64_t{0}, n - 1}) {
+            std::vector<float> y = x;
+            y[static_cast<size_t>(at)] = bad;
+            std::fill(counts.begin(), counts.end(), 0u);
+            EXPECT_FALSE(variant.fn(y.data(), n, abs, scale, t_lo, t_hi, offset, counts.data(), nb).finite)
+                << bad << " at " << at;
+          }
+        }
+      }
     }
   }
 }
