@@ -172,13 +172,14 @@ std::vector<std::pair<int, int>> hfmg_candidates(const std::vector<double>& coun
 // The L2 contribution of source bin j (A.3): its interval [begin, end) relative to the candidate's
 // left edge, measured from the centre of each destination bin it overlaps (clamped to the first /
 // last destination bin outside the candidate range).
-static double hfmg_bin_loss(double count, double width, int left, int64_t j, double dst_width,
-                            int64_t last) {
+// (Truncation instead of floor: they differ only below 0, which the clamp maps to 0 either way.)
+static inline double hfmg_bin_loss(double count, double width, int left, int64_t j,
+                                   double dst_width, int64_t last) {
   const double half = dst_width / 2.0;
   const double begin = (static_cast<double>(j) - left) * width;
   const double end = begin + width;
-  const int64_t bi = std::clamp<int64_t>(static_cast<int64_t>(std::floor(begin / dst_width)), 0, last);
-  const int64_t ei = std::clamp<int64_t>(static_cast<int64_t>(std::floor(end / dst_width)), 0, last);
+  const int64_t bi = std::clamp<int64_t>(static_cast<int64_t>(begin / dst_width), 0, last);
+  const int64_t ei = std::clamp<int64_t>(static_cast<int64_t>(end / dst_width), 0, last);
   const double density = count / width;
   const double begin_centre = static_cast<double>(bi) * dst_width + half;
   if (bi == ei) return l2_norm(begin - begin_centre, end - begin_centre, density);
@@ -203,21 +204,23 @@ double hfmg_l2_loss(const std::vector<double>& counts, double width, int left, i
 }
 
 HfmgMoments::HfmgMoments(const std::vector<double>& counts, double width) : width(width) {
-  // Prefix sums over j of d_j, d_j * u_j and d_j * u_j^2, with d_j = counts[j] / width the density
-  // and u_j = j * width the bin's left edge.
-  const size_t n = counts.size();
-  s0.assign(n + 1, 0.0);
-  s1.assign(n + 1, 0.0);
-  s2.assign(n + 1, 0.0);
-  // long double: a run's moments are differences of large prefix values and (u - C)^2 expands
-  // into large terms that cancel; the 64-bit mantissa keeps the result at double precision.
-  for (size_t j = 0; j < n; ++j) {
-    const long double d = static_cast<long double>(counts[j]) / width;
-    const long double u = static_cast<long double>(j) * width;
-    s0[j + 1] = s0[j] + d;
-    s1[j + 1] = s1[j] + d * u;
-    s2[j + 1] = s2[j] + d * u * u;
+  // d_j = counts[j] / width is the density, u_j = (j mod kBlock) * width the bin's left edge
+  // measured from its block's.
+  const int64_t n = static_cast<int64_t>(counts.size());
+  s.assign(static_cast<size_t>(n) + 1, Sums{});
+  block.assign(static_cast<size_t>((n + kBlock - 1) / kBlock), Sums{});
+  Sums run;
+  for (int64_t j = 0; j < n; ++j) {
+    if (j % kBlock == 0) run = Sums{};
+    s[static_cast<size_t>(j)] = run;
+    const double d = counts[static_cast<size_t>(j)] / width;
+    const double u = static_cast<double>(j % kBlock) * width;
+    run.s0 += d;
+    run.s1 += d * u;
+    run.s2 += d * u * u;
+    if (j % kBlock == kBlock - 1 || j == n - 1) block[static_cast<size_t>(j / kBlock)] = run;
   }
+  if (n % kBlock != 0) s[static_cast<size_t>(n)] = run;
 }
 
 // The same loss in O(dst_bins): a source bin lying inside one destination bin contributes
@@ -234,25 +237,49 @@ double hfmg_l2_loss_fast(const std::vector<double>& counts, const HfmgMoments& m
   if (!(dst_width >= 2.0 * w)) return hfmg_l2_loss(counts, w, left, right, dst_bins);
   const int64_t last = dst_bins - 1;
   const double origin = static_cast<double>(left) * w;  // the candidate's left edge (absolute)
-  // Inside-run sum for source bins [a, b) inside destination bin d.
+  // Inside-run sum for source bins [a, b) inside destination bin d, block by block.
+  constexpr int64_t kB = HfmgMoments::kBlock;
   auto run = [&](int64_t a, int64_t b, int64_t d) {
-    if (b <= a) return 0.0;
-    const long double c = static_cast<long double>(origin) +
-                          static_cast<long double>(d) * dst_width + dst_width / 2.0L;
-    const long double S0 = m.s0[static_cast<size_t>(b)] - m.s0[static_cast<size_t>(a)];
-    const long double S1 = m.s1[static_cast<size_t>(b)] - m.s1[static_cast<size_t>(a)];
-    const long double S2 = m.s2[static_cast<size_t>(b)] - m.s2[static_cast<size_t>(a)];
-    // sum d (u - c)^2, sum d (u - c), sum d
-    const long double t2 = S2 - 2.0L * c * S1 + c * c * S0;
-    const long double t1 = S1 - c * S0;
-    const long double lw = w;
-    return static_cast<double>(lw * t2 + lw * lw * t1 + lw * lw * lw / 3.0L * S0);
+    const double centre = origin + static_cast<double>(d) * dst_width + dst_width / 2.0;
+    double sum = 0.0;
+    while (a < b) {
+      const int64_t blk = a / kB, end = std::min(b, (blk + 1) * kB);
+      const HfmgMoments::Sums& hi =
+          end == (blk + 1) * kB ? m.block[static_cast<size_t>(blk)] : m.s[static_cast<size_t>(end)];
+      const HfmgMoments::Sums& lo = m.s[static_cast<size_t>(a)];
+      const double S0 = hi.s0 - lo.s0, S1 = hi.s1 - lo.s1, S2 = hi.s2 - lo.s2;
+      const double c = centre - static_cast<double>(blk * kB) * w;  // from the block's edge
+      // sum d (u - c)^2, sum d (u - c), sum d
+      const double t2 = S2 - 2.0 * c * S1 + c * c * S0;
+      const double t1 = S1 - c * S0;
+      sum += w * t2 + w * w * t1 + w * w * w / 3.0 * S0;
+      a = end;
+    }
+    return sum;
+  };
+  // hfmg_bin_loss with reciprocals instead of divisions (this loop's cost was in the divisions).
+  // A product may round the other way than the quotient where an edge falls exactly on a source
+  // bin's edge; both sides of that choice give the same loss there.
+  const double inv_w = 1.0 / w, inv_dst = 1.0 / dst_width, half = dst_width / 2.0;
+  constexpr double kThird = 1.0 / 3.0;
+  auto straddle = [&](int64_t j, double count) {
+    const double begin = (static_cast<double>(j) - left) * w, end = begin + w;
+    const int64_t bi = std::clamp<int64_t>(static_cast<int64_t>(begin * inv_dst), 0, last);
+    const int64_t ei = std::clamp<int64_t>(static_cast<int64_t>(end * inv_dst), 0, last);
+    const double density = count * inv_w;
+    auto l2 = [&](double a, double b) { return density * (b - a) * (a * a + a * b + b * b) * kThird; };
+    const double cb = static_cast<double>(bi) * dst_width + half;
+    if (bi == ei) return l2(begin - cb, end - cb);
+    const double ce = static_cast<double>(ei) * dst_width + half;
+    return l2(begin - cb, half) + static_cast<double>(ei - bi - 1) * l2(-half, half) +
+           l2(-half, end - ce);
   };
   double loss = 0.0;
   int64_t start = 0;  // first source bin of the current run
   for (int64_t d = 1; d <= last; ++d) {
     // The source bin holding destination edge d (it may straddle it).
-    const int64_t s = static_cast<int64_t>(std::floor((origin + static_cast<double>(d) * dst_width) / w));
+    // (The position is >= 0: truncation is floor.)
+    const int64_t s = static_cast<int64_t>((origin + static_cast<double>(d) * dst_width) * inv_w);
     if (s >= n) {
       loss += run(start, n, d - 1);
       start = n;
@@ -261,7 +288,7 @@ double hfmg_l2_loss_fast(const std::vector<double>& counts, const HfmgMoments& m
     if (s < start) continue;  // edge before the data (bins left of the candidate are clamped)
     loss += run(start, s, d - 1);
     if (counts[static_cast<size_t>(s)] != 0.0)
-      loss += hfmg_bin_loss(counts[static_cast<size_t>(s)], w, left, s, dst_width, last);
+      loss += straddle(s, counts[static_cast<size_t>(s)]);
     start = s + 1;
   }
   if (start < n) loss += run(start, n, last);

@@ -62,11 +62,19 @@ std::vector<std::pair<int, int>> hfmg_candidates(const std::vector<double>& coun
 double hfmg_l2_loss(const std::vector<double>& counts, double width, int left, int right,
                     int64_t dst_bins);
 
-// Prefix moments of a histogram for hfmg_l2_loss_fast.
+// Prefix moments of a histogram for hfmg_l2_loss_fast, restarted every kBlock bins: a run's
+// moments are differences of prefix values, and (u - C)^2 expands into terms that cancel; measured
+// from the block's own left edge they stay small, so doubles keep the loss at double precision
+// (global prefix sums would need long double, several times slower).
 struct HfmgMoments {
   HfmgMoments(const std::vector<double>& counts, double width);
+  static constexpr int64_t kBlock = 64;
+  struct Sums {
+    double s0 = 0, s1 = 0, s2 = 0;  // sum of d, d * u, d * u^2 (u from the block's left edge)
+  };
   double width;
-  std::vector<long double> s0, s1, s2;
+  std::vector<Sums> s;      // s[k]: over bins [kBlock * floor(k / kBlock), k)
+  std::vector<Sums> block;  // block[b]: over the whole of block b
 };
 // hfmg_l2_loss in O(dst_bins) instead of O(bins) (equal up to rounding).
 double hfmg_l2_loss_fast(const std::vector<double>& counts, const HfmgMoments& moments, int left,

@@ -58,5 +58,13 @@ enum class TfEnhancedMode { kSymmetric, kUnsignedSymmetric, kAsymmetric };
 std::pair<double, double> tf_enhanced_search(const std::vector<double>& counts, double lo,
                                              double hi, int num_steps, TfEnhancedMode mode,
                                              double gamma = 3.0);
+// tf_enhanced_search's inner loop, the noise of one (delta, offset) over counts[0, n) on bins of
+// width w from lo, by every variant this CPU runs ("avx2", "scalar"); all give the same bits.
+struct TfNoiseVariant {
+  const char* name;
+  double (*fn)(const double* counts, int64_t n, double lo, double w, double delta, double offset,
+               int num_steps, double gamma);
+};
+std::vector<TfNoiseVariant> tf_noise_variants();
 
 }  // namespace quench::calib_internal

@@ -287,6 +287,34 @@ TEST(MseObserver, AsymmetricIsNearTheBestRange) {
 }
 
 // --- AIMET tf_enhanced --------------------------------------------------------------------------
+
+// The noise of one candidate grid: every variant (AVX2, scalar) gives the same bits, and both agree
+// with the sum written out plainly (bin midpoints, round half to even, clipped errors x gamma).
+TEST(TfEnhanced, NoiseVariantsAgreeBitForBit) {
+  std::mt19937 rng(3);
+  std::exponential_distribution<double> expo(0.05);
+  for (int64_t n : {int64_t{1}, int64_t{6}, int64_t{2048}, int64_t{2051}}) {
+    std::vector<double> counts(static_cast<size_t>(n));
+    for (size_t k = 0; k < counts.size(); ++k) counts[k] = (k % 5 == 0) ? 0.0 : std::floor(expo(rng));
+    const double lo = -1.5, w = 6.0 / static_cast<double>(n);
+    for (const auto [delta, offset] : {std::pair{0.02, -64.0}, std::pair{0.005, -200.0}, std::pair{0.1, 0.0}}) {
+      double plain = 0;
+      for (int64_t k = 0; k < n; ++k) {
+        const double x = lo + w / 2 + w * static_cast<double>(k);
+        const double q = std::nearbyint(x / delta - offset);
+        const double qc = std::clamp(q, 0.0, 255.0);
+        const double e = (qc + offset) * delta - x;
+        plain += e * e * counts[static_cast<size_t>(k)] * ((q < 0 || q > 255) ? 3.0 : 1.0);
+      }
+      std::vector<double> got;
+      for (const auto& v : calib_internal::tf_noise_variants()) {
+        got.push_back(v.fn(counts.data(), n, lo, w, delta, offset, 255, 3.0));
+        EXPECT_NEAR(got.back(), plain, 1e-12 * plain + 1e-300) << v.name << " n " << n;
+      }
+      for (double g : got) EXPECT_EQ(g, got.front()) << "n " << n << " delta " << delta;
+    }
+  }
+}
 // numpy reference: AIMET v2 SqnrEncodingAnalyzer's candidate grid and noise (float64) on
 //   c[k] = floor(500 exp(-((k - 300) / 60)^2)) + (4 if k in (900, 1000)), 1024 bins over [-2, 6],
 //   num_steps 255, gamma 3:
