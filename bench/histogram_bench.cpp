@@ -72,13 +72,13 @@ BENCHMARK(BM_HistogramAdd)
     ->UseRealTime();
 
 // The range search an observer runs once per quantizer at the end of calibration, after it saw
-// 64 x 32 x 28 x 28 ReLU values: the fixed cost that calibration adds per activation.
-// arg: CalibMethod
+// 64 x 32 x 28 x 28 values, ReLU outputs or two-sided normal ones: the fixed cost that calibration
+// adds per activation. args: CalibMethod, relu (1) or signed (0)
 void BM_ObserverCompute(benchmark::State& state) {
   const auto method = static_cast<CalibMethod>(state.range(0));
   state.SetLabel(calib_method_name(method));
   const int64_t n = 64 * 32 * 28 * 28;
-  const std::vector<float> x = activation_values(n, true, 3);
+  const std::vector<float> x = activation_values(n, state.range(1) != 0, 3);
   Tensor t = Tensor::empty(DType::kFloat32, {n});
   std::copy(x.begin(), x.end(), t.data<float>());
   auto obs = make_observer(observer_config_for(method)).value();
@@ -93,8 +93,10 @@ void BM_ObserverCompute(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_ObserverCompute)
-    ->ArgName("method")
-    ->DenseRange(static_cast<int>(CalibMethod::kPercentile), static_cast<int>(CalibMethod::kHfmg))
+    ->ArgNames({"method", "relu"})
+    ->ArgsProduct({benchmark::CreateDenseRange(static_cast<int>(CalibMethod::kPercentile),
+                                               static_cast<int>(CalibMethod::kHfmg), 1),
+                   {1, 0}})
     ->Unit(benchmark::kMicrosecond);
 
 }  // namespace

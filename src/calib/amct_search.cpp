@@ -230,7 +230,7 @@ HfmgMoments::HfmgMoments(const std::vector<double>& counts, double width) : widt
 // hfmg_l2_loss up to rounding (tested); used when destination bins are at least two source bins
 // wide, i.e. whenever the grid is coarser than the histogram.
 double hfmg_l2_loss_fast(const std::vector<double>& counts, const HfmgMoments& m, int left,
-                         int right, int64_t dst_bins) {
+                         int right, int64_t dst_bins, double bound) {
   const double w = m.width;
   const int64_t n = static_cast<int64_t>(counts.size());
   const double dst_width = w * static_cast<double>(right - left + 1) / static_cast<double>(dst_bins);
@@ -274,24 +274,28 @@ double hfmg_l2_loss_fast(const std::vector<double>& counts, const HfmgMoments& m
     return l2(begin - cb, half) + static_cast<double>(ei - bi - 1) * l2(-half, half) +
            l2(-half, end - ce);
   };
-  double loss = 0.0;
+  // Destination edges fall in strictly increasing source bins (dst_width >= 2 w): the source bins
+  // split into run(0, s_1), straddle(s_1), run(s_1 + 1, s_2), ..., run(s_last + 1, n), cut short
+  // where an edge passes the data. The last run (the values clipped at the top) comes first and
+  // the bound is checked every few edges: every term is >= 0, so a partial sum above the bound
+  // settles that this candidate is not the best.
+  auto edge_bin = [&](int64_t d) {  // the position is >= 0: truncation is floor
+    return static_cast<int64_t>((origin + static_cast<double>(d) * dst_width) * inv_w);
+  };
+  const int64_t s_last = edge_bin(last);
+  double loss = s_last < n ? run(s_last + 1, n, last) : 0.0;
   int64_t start = 0;  // first source bin of the current run
   for (int64_t d = 1; d <= last; ++d) {
-    // The source bin holding destination edge d (it may straddle it).
-    // (The position is >= 0: truncation is floor.)
-    const int64_t s = static_cast<int64_t>((origin + static_cast<double>(d) * dst_width) * inv_w);
+    const int64_t s = edge_bin(d);
     if (s >= n) {
       loss += run(start, n, d - 1);
-      start = n;
-      break;
+      return loss;
     }
-    if (s < start) continue;  // edge before the data (bins left of the candidate are clamped)
     loss += run(start, s, d - 1);
-    if (counts[static_cast<size_t>(s)] != 0.0)
-      loss += straddle(s, counts[static_cast<size_t>(s)]);
+    if (counts[static_cast<size_t>(s)] != 0.0) loss += straddle(s, counts[static_cast<size_t>(s)]);
     start = s + 1;
+    if ((d & 7) == 0 && loss > bound) return loss;
   }
-  if (start < n) loss += run(start, n, last);
   return loss;
 }
 
@@ -303,11 +307,28 @@ AmctParams hfmg_search(const std::vector<double>& counts, double data_min, doubl
   const int64_t dst_bins = spec.qmax() - spec.qmin() + 1;
   const std::vector<std::pair<int, int>> cands = hfmg_candidates(counts, total);
   const HfmgMoments moments(counts, width);
+  // Every candidate is a contender, but most lose by far: every 16th is evaluated first, for a
+  // good running best, then the rest, each stopping as soon as its partial loss passes that best
+  // (with a 1e-9 relative margin for rounding; a stopped candidate's loss is above the best, so
+  // it cannot be the first minimum). Each thread keeps its own best: the argmin below does not
+  // depend on the thread count.
+  constexpr size_t kProbe = 16;
+  std::vector<size_t> order;
+  order.reserve(cands.size());
+  for (size_t i = 0; i < cands.size(); i += kProbe) order.push_back(i);
+  for (size_t i = 0; i < cands.size(); ++i)
+    if (i % kProbe != 0) order.push_back(i);
   std::vector<double> losses(cands.size());
-  parallel_for(static_cast<int64_t>(cands.size()), [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      const auto [l, r] = cands[static_cast<size_t>(i)];
-      losses[static_cast<size_t>(i)] = hfmg_l2_loss_fast(counts, moments, l, r, dst_bins);
+  const int64_t chunks = std::max(1, num_threads());
+  parallel_for(chunks, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      double best = std::numeric_limits<double>::infinity();
+      for (int64_t k = c; k < static_cast<int64_t>(order.size()); k += chunks) {  // interleaved
+        const size_t i = order[static_cast<size_t>(k)];
+        const auto [l, r] = cands[i];
+        losses[i] = hfmg_l2_loss_fast(counts, moments, l, r, dst_bins, best * (1.0 + 1e-9));
+        best = std::min(best, losses[i]);
+      }
     }
   });
   int left = 0, right = nbins - 1;  // only when nbins is too small to trim

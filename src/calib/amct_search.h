@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <utility>
+#include <limits>
 #include <vector>
 
 #include "quant/encoding.h"
@@ -76,9 +77,11 @@ struct HfmgMoments {
   std::vector<Sums> s;      // s[k]: over bins [kBlock * floor(k / kBlock), k)
   std::vector<Sums> block;  // block[b]: over the whole of block b
 };
-// hfmg_l2_loss in O(dst_bins) instead of O(bins) (equal up to rounding).
+// hfmg_l2_loss in O(dst_bins) instead of O(bins) (equal up to rounding). Once the partial sum
+// passes `bound` it may stop and return it: the result is then > bound and <= the loss.
 double hfmg_l2_loss_fast(const std::vector<double>& counts, const HfmgMoments& moments, int left,
-                         int right, int64_t dst_bins);
+                         int right, int64_t dst_bins,
+                         double bound = std::numeric_limits<double>::infinity());
 // A.3: counts over [data_min, data_max] (equal bins), global argmin of the loss over the
 // candidates, clip range, then A.1. `total` is the number of values the histogram holds.
 AmctParams hfmg_search(const std::vector<double>& counts, double data_min, double data_max,

@@ -2,6 +2,7 @@
 #include "calib/histogram_search.h"
 
 #include <algorithm>
+#include <functional>
 #include <cmath>
 #include <limits>
 
@@ -144,9 +145,19 @@ double entropy_threshold(const std::vector<double>& counts, double amax, int tar
       double plogp = (clogc[ui - 1] + (last > 0 ? last * std::log(last) : 0)) / total -
                      std::log(total);
       double cross = 0;  // sum_g P_g log q_g
+      // Group j covers bins [floor(j i / T), floor((j + 1) i / T)), T = target_bins: the bounds
+      // advance by i / T with the remainder carried, without a division per group.
+      const int64_t step_q = i / target_bins, step_r = i % target_bins;
+      int64_t q1 = 0, r1 = 0;
       for (int j = 0; j < target_bins; ++j) {
-        const size_t b0 = static_cast<size_t>(static_cast<int64_t>(j) * i / target_bins);
-        const size_t b1 = static_cast<size_t>(static_cast<int64_t>(j + 1) * i / target_bins);
+        const size_t b0 = static_cast<size_t>(q1);
+        q1 += step_q;
+        r1 += step_r;
+        if (r1 >= target_bins) {
+          r1 -= target_bins;
+          ++q1;
+        }
+        const size_t b1 = static_cast<size_t>(q1);
         if (b1 <= b0) continue;
         int support = nz[b1] - nz[b0];
         double p_mass = csum[b1] - csum[b0];
@@ -228,6 +239,68 @@ double mse_threshold(const std::vector<double>& counts, double amax, double step
 
 // The same model with both ends free: L over edges <= 0 and H over edges >= 0 (the range is
 // widened to contain 0 as encodings are).
+namespace {
+
+// One row of mse_range's search, lower edge l fixed: for k in [0, count) in order,
+//   err_k = (s0b[k] - s0a) * s * s / 12 + la + rb[k],  s = (hb[k] - l) / num_steps,
+// and each err_k below `best` becomes the new best (the first minimum wins). Returns the last
+// k that improved, or -1.
+int64_t mse_row_scalar(const double* hb, const double* s0b, const double* rb, int64_t count,
+                       double l, double s0a, double la, double num_steps, double& best) {
+  int64_t found = -1;
+  for (int64_t k = 0; k < count; ++k) {
+    const double s = (hb[k] - l) / num_steps;
+    const double err = (s0b[k] - s0a) * s * s / 12.0 + la + rb[k];
+    if (err < best) {
+      best = err;
+      found = k;
+    }
+  }
+  return found;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+// Four errors at a time by the same operations in the same order (the same bits); a lane below
+// the running best sends its group through the scalar comparison, in order.
+__attribute__((target("avx2"))) int64_t mse_row_avx2(const double* hb, const double* s0b,
+                                                     const double* rb, int64_t count, double l,
+                                                     double s0a, double la, double num_steps,
+                                                     double& best) {
+  const __m256d vl = _mm256_set1_pd(l), vs0a = _mm256_set1_pd(s0a), vla = _mm256_set1_pd(la);
+  const __m256d steps = _mm256_set1_pd(num_steps), twelve = _mm256_set1_pd(12.0);
+  int64_t found = -1;
+  int64_t k = 0;
+  alignas(32) double err[4];
+  for (; k + 4 <= count; k += 4) {
+    const __m256d s = _mm256_div_pd(_mm256_sub_pd(_mm256_loadu_pd(hb + k), vl), steps);
+    __m256d e = _mm256_mul_pd(_mm256_mul_pd(_mm256_sub_pd(_mm256_loadu_pd(s0b + k), vs0a), s), s);
+    e = _mm256_add_pd(_mm256_add_pd(_mm256_div_pd(e, twelve), vla), _mm256_loadu_pd(rb + k));
+    if (_mm256_movemask_pd(_mm256_cmp_pd(e, _mm256_set1_pd(best), _CMP_LT_OQ)) == 0) continue;
+    _mm256_store_pd(err, e);
+    for (int j = 0; j < 4; ++j)
+      if (err[j] < best) {
+        best = err[j];
+        found = k + j;
+      }
+  }
+  const int64_t tail = mse_row_scalar(hb + k, s0b + k, rb + k, count - k, l, s0a, la, num_steps, best);
+  return tail >= 0 ? k + tail : found;
+}
+#endif
+
+using MseRowFn = int64_t (*)(const double*, const double*, const double*, int64_t, double, double,
+                             double, double, double&);
+
+MseRowFn pick_mse_row() {
+#if defined(__x86_64__) && defined(__GNUC__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2")) return mse_row_avx2;
+#endif
+  return mse_row_scalar;
+}
+
+}  // namespace
+
 std::pair<double, double> mse_range(const std::vector<double>& counts, double lo, double hi,
                                     double num_steps, int stride) {
   const size_t n = counts.size();
@@ -244,21 +317,27 @@ std::pair<double, double> mse_range(const std::vector<double>& counts, double lo
     highs.push_back(b);
     if (b == 0 || edge(b) < 0) break;
   }
+  // Every (low, high) pair: err = in-range rounding (count * step^2 / 12) + clipping below a +
+  // clipping above b. The per-high terms are computed once, not once per pair.
+  const size_t nh = highs.size();
+  std::vector<double> hb(nh), s0b(nh), rb(nh);
+  for (size_t k = 0; k < nh; ++k) {
+    const size_t b = highs[k];
+    hb[k] = std::max(edge(b), 0.0);
+    s0b[k] = m.s0[b];
+    rb[k] = m.sq_dev(b, n, hb[k]);
+  }
+  static const MseRowFn row = pick_mse_row();
   double best = kInfD;
   std::pair<double, double> best_range{lo, hi};
   for (size_t a : lows) {
     const double l = std::min(edge(a), 0.0);
-    for (size_t b : highs) {
-      if (b <= a) continue;
-      const double h = std::max(edge(b), 0.0);
-      const double s = (h - l) / num_steps;
-      const double err =
-          (m.s0[b] - m.s0[a]) * s * s / 12.0 + m.sq_dev(0, a, l) + m.sq_dev(b, n, h);
-      if (err < best) {
-        best = err;
-        best_range = {l, h};
-      }
-    }
+    // highs decrease: the pairs with b > a are a prefix
+    const int64_t count = std::lower_bound(highs.begin(), highs.end(), a, std::greater<size_t>()) -
+                          highs.begin();
+    const int64_t k = row(hb.data(), s0b.data(), rb.data(), count, l, m.s0[a], m.sq_dev(0, a, l),
+                          num_steps, best);
+    if (k >= 0) best_range = {l, hb[static_cast<size_t>(k)]};
   }
   return best_range;
 }

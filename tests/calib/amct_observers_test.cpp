@@ -287,6 +287,45 @@ TEST(HfmgSearch, FastLossMatchesDirectSum) {
   }
 }
 
+// hfmg_search stops evaluating a candidate once its partial loss passes the best so far; its
+// answer must be the first minimum of the full losses over every candidate, on the same skewed,
+// sparse, dense and ReLU-spike histograms, for 8-bit and 4-bit grids.
+TEST(HfmgSearch, PrunedSearchFindsTheExhaustiveMinimum) {
+  std::mt19937 rng(8);
+  std::exponential_distribution<double> expo(0.01);
+  for (int shape = 0; shape < 4; ++shape) {
+    std::vector<double> counts(4096, 0.0);
+    for (size_t j = 0; j < counts.size(); ++j) {
+      const double x = static_cast<double>(j);
+      if (shape == 0) counts[j] = std::floor(1000.0 * std::exp(-x / 300.0));
+      if (shape == 1) counts[j] = (j % 97 == 0) ? std::floor(expo(rng)) : 0.0;
+      if (shape == 2) counts[j] = std::floor(expo(rng));
+      if (shape == 3) counts[j] = (j == 0 ? 1e7 : 0.0) + 3000.0 * std::exp(-x * x / 2e6) * (1.0 + 0.1 * std::sin(x));
+    }
+    double total = 0;
+    for (double c : counts) total += c;
+    const double lo = -0.5, width = 0.37 / 1024, hi = lo + width * 4096;
+    const calib_internal::HfmgMoments m(counts, width);
+    const auto cands = calib_internal::hfmg_candidates(counts, static_cast<int64_t>(total));
+    for (int bits : {8, 4}) {
+      SCOPED_TRACE("shape " + std::to_string(shape) + " bits " + std::to_string(bits));
+      const QuantSpec spec = int_spec(bits, true, false);
+      const int64_t dst = spec.qmax() - spec.qmin() + 1;
+      size_t best = 0;
+      double best_loss = INFINITY;
+      for (size_t i = 0; i < cands.size(); ++i) {
+        const double loss = calib_internal::hfmg_l2_loss_fast(counts, m, cands[i].first, cands[i].second, dst);
+        if (loss < best_loss) best_loss = loss, best = i;
+      }
+      const auto expected = calib_internal::amct_scale_offset(
+          lo + cands[best].first * width, lo + (cands[best].second + 1) * width, spec);
+      const auto got = calib_internal::hfmg_search(counts, lo, hi, static_cast<int64_t>(total), spec);
+      EXPECT_EQ(got.scale, expected.scale);
+      EXPECT_EQ(got.zero_point, expected.zero_point);
+    }
+  }
+}
+
 struct HfmgCase {
   const char* name;
   std::vector<float> x;
