@@ -430,21 +430,44 @@ std::pair<double, double> torch_histogram_search(const std::vector<double>& coun
 namespace {
 
 // AIMET SqnrEncodingAnalyzer._estimate_clip_and_quant_noise for one (delta, offset): every bin's
-// values sit at its midpoint; clipped values' squared errors are weighted by gamma. Bin k adds to
-// partial sum k % 4 and the four are added pairwise at the end, in the scalar loop as in the AVX2
-// one, so that both give the same bits (an empty bin adds an exact 0).
+// values sit at its midpoint; clipped values' squared errors are weighted by gamma.
+// Order: the n % 4 top bins, then the groups of 4 bins in blocks of kTfBlock groups, blocks from
+// the outside in (top block, bottom block, next top, ...): the clipped tails, where a bad
+// candidate's noise is, come first. Bin k adds to partial sum k % 4 and the four are added
+// pairwise, in the scalar loop as in the AVX2 one, so that both give the same bits (an empty bin
+// adds an exact 0). Every term is >= 0, so every partial sum is at most the total: after each
+// block the partial sum is compared with `bound` and returned once above it (the candidate cannot
+// beat the bound's).
+constexpr int64_t kTfBlock = 16;
+
+inline double tf_term(double c, int64_t k, double lo, double w, double delta, double offset,
+                      int num_steps, double gamma) {
+  const double x = lo + w / 2 + w * static_cast<double>(k);
+  double q = round_half_even(x / delta - offset);
+  const bool clipped = q < 0 || q > num_steps;
+  q = std::min(std::max(q, 0.0), static_cast<double>(num_steps));
+  const double e = (q + offset) * delta - x;
+  return e * e * c * (clipped ? gamma : 1.0);
+}
+
+// Block b of `blocks` in outside-in order: 0 -> last, 1 -> first, 2 -> last - 1, ...
+inline int64_t tf_block_at(int64_t i, int64_t blocks) {
+  return i % 2 == 0 ? blocks - 1 - i / 2 : i / 2;
+}
+
 double tf_noise_scalar(const double* counts, int64_t n, double lo, double w, double delta,
-                       double offset, int num_steps, double gamma) {
+                       double offset, int num_steps, double gamma, double bound) {
   double acc[4] = {0, 0, 0, 0};
-  for (int64_t k = 0; k < n; ++k) {
-    const double c = counts[k];
-    if (c == 0) continue;
-    const double x = lo + w / 2 + w * static_cast<double>(k);
-    double q = round_half_even(x / delta - offset);
-    const bool clipped = q < 0 || q > num_steps;
-    q = std::min(std::max(q, 0.0), static_cast<double>(num_steps));
-    const double e = (q + offset) * delta - x;
-    acc[k & 3] += e * e * c * (clipped ? gamma : 1.0);
+  const int64_t groups = n / 4, blocks = (groups + kTfBlock - 1) / kTfBlock;
+  for (int64_t k = groups * 4; k < n; ++k)
+    if (counts[k] != 0) acc[k & 3] += tf_term(counts[k], k, lo, w, delta, offset, num_steps, gamma);
+  for (int64_t i = 0; i < blocks; ++i) {
+    const int64_t blk = tf_block_at(i, blocks);
+    const int64_t g1 = std::min(groups, (blk + 1) * kTfBlock);
+    for (int64_t k = blk * kTfBlock * 4; k < g1 * 4; ++k)
+      if (counts[k] != 0) acc[k & 3] += tf_term(counts[k], k, lo, w, delta, offset, num_steps, gamma);
+    const double partial = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    if (partial > bound) return partial;
   }
   return (acc[0] + acc[1]) + (acc[2] + acc[3]);
 }
@@ -452,44 +475,43 @@ double tf_noise_scalar(const double* counts, int64_t n, double lo, double w, dou
 #if defined(__x86_64__) && defined(__GNUC__)
 __attribute__((target("avx2"))) double tf_noise_avx2(const double* counts, int64_t n, double lo,
                                                      double w, double delta, double offset,
-                                                     int num_steps, double gamma) {
+                                                     int num_steps, double gamma, double bound) {
   const __m256d base = _mm256_set1_pd(lo + w / 2), vw = _mm256_set1_pd(w);
   const __m256d vdelta = _mm256_set1_pd(delta), voff = _mm256_set1_pd(offset);
   const __m256d steps = _mm256_set1_pd(num_steps), zero = _mm256_setzero_pd();
-  const __m256d vgamma = _mm256_set1_pd(gamma), one = _mm256_set1_pd(1.0), four = _mm256_set1_pd(4.0);
-  __m256d kv = _mm256_set_pd(3, 2, 1, 0), acc = zero;
-  const int64_t n4 = n & ~int64_t{3};
-  for (int64_t k = 0; k < n4; k += 4) {
-    const __m256d c = _mm256_loadu_pd(counts + k);
-    const __m256d x = _mm256_add_pd(base, _mm256_mul_pd(vw, kv));
-    __m256d q = _mm256_round_pd(_mm256_sub_pd(_mm256_div_pd(x, vdelta), voff),
-                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    const __m256d clipped = _mm256_or_pd(_mm256_cmp_pd(q, zero, _CMP_LT_OQ),
-                                         _mm256_cmp_pd(q, steps, _CMP_GT_OQ));
-    q = _mm256_min_pd(_mm256_max_pd(q, zero), steps);
-    const __m256d e = _mm256_sub_pd(_mm256_mul_pd(_mm256_add_pd(q, voff), vdelta), x);
-    const __m256d t = _mm256_mul_pd(_mm256_mul_pd(_mm256_mul_pd(e, e), c),
-                                    _mm256_blendv_pd(one, vgamma, clipped));
-    acc = _mm256_add_pd(acc, t);
-    kv = _mm256_add_pd(kv, four);
-  }
-  alignas(32) double a[4];
-  _mm256_store_pd(a, acc);
-  for (int64_t k = n4; k < n; ++k) {  // the tail, into the same partial sums
-    const double c = counts[k];
-    if (c == 0) continue;
-    const double x = lo + w / 2 + w * static_cast<double>(k);
-    double q = round_half_even(x / delta - offset);
-    const bool clipped = q < 0 || q > num_steps;
-    q = std::min(std::max(q, 0.0), static_cast<double>(num_steps));
-    const double e = (q + offset) * delta - x;
-    a[k & 3] += e * e * c * (clipped ? gamma : 1.0);
+  const __m256d vgamma = _mm256_set1_pd(gamma), one = _mm256_set1_pd(1.0);
+  alignas(32) double a[4] = {0, 0, 0, 0};
+  const int64_t groups = n / 4, blocks = (groups + kTfBlock - 1) / kTfBlock;
+  for (int64_t k = groups * 4; k < n; ++k)
+    if (counts[k] != 0) a[k & 3] += tf_term(counts[k], k, lo, w, delta, offset, num_steps, gamma);
+  __m256d acc = _mm256_load_pd(a);
+  for (int64_t i = 0; i < blocks; ++i) {
+    const int64_t blk = tf_block_at(i, blocks);
+    const int64_t g1 = std::min(groups, (blk + 1) * kTfBlock);
+    for (int64_t k = blk * kTfBlock * 4; k < g1 * 4; k += 4) {
+      const __m256d kv = _mm256_set_pd(k + 3, k + 2, k + 1, k);
+      const __m256d c = _mm256_loadu_pd(counts + k);
+      const __m256d x = _mm256_add_pd(base, _mm256_mul_pd(vw, kv));
+      __m256d q = _mm256_round_pd(_mm256_sub_pd(_mm256_div_pd(x, vdelta), voff),
+                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      const __m256d clipped = _mm256_or_pd(_mm256_cmp_pd(q, zero, _CMP_LT_OQ),
+                                           _mm256_cmp_pd(q, steps, _CMP_GT_OQ));
+      q = _mm256_min_pd(_mm256_max_pd(q, zero), steps);
+      const __m256d e = _mm256_sub_pd(_mm256_mul_pd(_mm256_add_pd(q, voff), vdelta), x);
+      const __m256d t = _mm256_mul_pd(_mm256_mul_pd(_mm256_mul_pd(e, e), c),
+                                      _mm256_blendv_pd(one, vgamma, clipped));
+      acc = _mm256_add_pd(acc, t);
+    }
+    _mm256_store_pd(a, acc);
+    const double partial = (a[0] + a[1]) + (a[2] + a[3]);
+    if (partial > bound) return partial;
   }
   return (a[0] + a[1]) + (a[2] + a[3]);
 }
 #endif
 
-using TfNoiseFn = double (*)(const double*, int64_t, double, double, double, double, int, double);
+using TfNoiseFn = double (*)(const double*, int64_t, double, double, double, double, int, double,
+                             double);
 
 TfNoiseFn pick_tf_noise() {
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -500,10 +522,10 @@ TfNoiseFn pick_tf_noise() {
 }
 
 double tf_noise(const std::vector<double>& counts, double lo, double w, double delta,
-                double offset, int num_steps, double gamma) {
+                double offset, int num_steps, double gamma, double bound) {
   static const TfNoiseFn fn = pick_tf_noise();
   return fn(counts.data(), static_cast<int64_t>(counts.size()), lo, w, delta, offset, num_steps,
-            gamma);
+            gamma, bound);
 }
 
 }  // namespace
@@ -538,48 +560,54 @@ std::pair<double, double> tf_enhanced_search(const std::vector<double>& counts, 
   const double w = (hi - lo) / static_cast<double>(counts.size());
   double min_v = std::min(lo, 0.0), max_v = std::max(hi, 0.0);
   max_v = std::max(max_v, min_v + eps * num_steps);
-  double best = kInfD;
-  std::pair<double, double> best_pair{1.0, 0.0};
+  std::vector<std::pair<double, double>> cands;  // (delta, offset), in AIMET's order
   if (mode != TfEnhancedMode::kAsymmetric) {
     const bool sym = mode == TfEnhancedMode::kSymmetric;
     const double max_delta =
         sym ? 2 * std::max(max_v, -min_v) / num_steps : max_v / num_steps;
     const double offset = sym ? std::floor(-num_steps / 2.0) : 0.0;
     constexpr int kDeltas = 101;
+    for (int k = 1; k <= kDeltas; ++k)
+      cands.emplace_back(std::max(max_delta * k / (kDeltas - 1), eps), offset);
+  } else {
+    const double max_delta = (max_v - min_v) / num_steps;
+    const double observed_offset = round_half_even(min_v / max_delta);
+    const double observed_min = max_delta * observed_offset;
+    const double observed_max = observed_min + max_delta * num_steps;
+    constexpr int kDeltas = 17;
+    const int num_offsets = std::min(num_steps + 2, 21);
+    const double offset_step = static_cast<double>(num_steps) / (num_offsets - 2);
+    std::vector<double> offsets;
+    const double start = -num_steps;
+    const auto count = static_cast<int64_t>(std::ceil((offset_step - start) / offset_step));
+    for (int64_t i = 0; i < count; ++i) offsets.push_back(round_half_even(start + i * offset_step));
+    offsets.push_back(observed_offset);
     for (int k = 1; k <= kDeltas; ++k) {
-      const double delta = std::max(max_delta * k / (kDeltas - 1), eps);
-      const double noise = tf_noise(counts, lo, w, delta, offset, num_steps, gamma);
-      if (noise < best) {
-        best = noise;
-        best_pair = {delta, offset};
+      const double delta0 = max_delta * k / (kDeltas - 1);
+      for (double off0 : offsets) {
+        const double tmin = std::max(observed_min, delta0 * off0);
+        const double tmax = std::min(observed_max, delta0 * off0 + delta0 * num_steps);
+        const double delta = std::max((tmax - tmin) / num_steps, eps);
+        cands.emplace_back(delta, round_half_even(tmin / delta));
       }
     }
-    return best_pair;
   }
-  const double max_delta = (max_v - min_v) / num_steps;
-  const double observed_offset = round_half_even(min_v / max_delta);
-  const double observed_min = max_delta * observed_offset;
-  const double observed_max = observed_min + max_delta * num_steps;
-  constexpr int kDeltas = 17;
-  const int num_offsets = std::min(num_steps + 2, 21);
-  const double offset_step = static_cast<double>(num_steps) / (num_offsets - 2);
-  std::vector<double> offsets;
-  const double start = -num_steps;
-  const auto count = static_cast<int64_t>(std::ceil((offset_step - start) / offset_step));
-  for (int64_t i = 0; i < count; ++i) offsets.push_back(round_half_even(start + i * offset_step));
-  offsets.push_back(observed_offset);
-  for (int k = 1; k <= kDeltas; ++k) {
-    const double delta0 = max_delta * k / (kDeltas - 1);
-    for (double off0 : offsets) {
-      const double tmin = std::max(observed_min, delta0 * off0);
-      const double tmax = std::min(observed_max, delta0 * off0 + delta0 * num_steps);
-      const double delta = std::max((tmax - tmin) / num_steps, eps);
-      const double offset = round_half_even(tmin / delta);
-      const double noise = tf_noise(counts, lo, w, delta, offset, num_steps, gamma);
-      if (noise < best) {
-        best = noise;
-        best_pair = {delta, offset};
-      }
+  // Step 4 with early stopping: every 8th candidate first gives a bound (the smallest noise among
+  // them); then, in order, each candidate stops once its partial noise passes min(best, bound)
+  // and counts only if its noise is <= bound (a candidate above it loses to the bound's). The
+  // result is the first minimum, as without stopping.
+  double bound = kInfD;
+  for (size_t i = 0; i < cands.size(); i += 8)
+    bound = std::min(bound, tf_noise(counts, lo, w, cands[i].first, cands[i].second, num_steps,
+                                     gamma, bound));
+  double best = kInfD;
+  std::pair<double, double> best_pair{1.0, 0.0};
+  for (const auto& [delta, offset] : cands) {
+    const double noise =
+        tf_noise(counts, lo, w, delta, offset, num_steps, gamma, std::min(best, bound));
+    if (noise < best && noise <= bound) {
+      best = noise;
+      best_pair = {delta, offset};
     }
   }
   return best_pair;

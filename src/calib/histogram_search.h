@@ -60,10 +60,11 @@ std::pair<double, double> tf_enhanced_search(const std::vector<double>& counts, 
                                              double gamma = 3.0);
 // tf_enhanced_search's inner loop, the noise of one (delta, offset) over counts[0, n) on bins of
 // width w from lo, by every variant this CPU runs ("avx2", "scalar"); all give the same bits.
+// Once a partial sum passes `bound` (checked every 64 bins) that partial sum is returned.
 struct TfNoiseVariant {
   const char* name;
   double (*fn)(const double* counts, int64_t n, double lo, double w, double delta, double offset,
-               int num_steps, double gamma);
+               int num_steps, double gamma, double bound);
 };
 std::vector<TfNoiseVariant> tf_noise_variants();
 

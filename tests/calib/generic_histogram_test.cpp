@@ -361,12 +361,19 @@ TEST(TfEnhanced, NoiseVariantsAgreeBitForBit) {
         const double e = (qc + offset) * delta - x;
         plain += e * e * counts[static_cast<size_t>(k)] * ((q < 0 || q > 255) ? 3.0 : 1.0);
       }
-      std::vector<double> got;
+      std::vector<double> got, stopped;
       for (const auto& v : calib_internal::tf_noise_variants()) {
-        got.push_back(v.fn(counts.data(), n, lo, w, delta, offset, 255, 3.0));
+        got.push_back(v.fn(counts.data(), n, lo, w, delta, offset, 255, 3.0, INFINITY));
         EXPECT_NEAR(got.back(), plain, 1e-12 * plain + 1e-300) << v.name << " n " << n;
+        // A bound below the noise: a partial sum above the bound and not above the noise.
+        stopped.push_back(v.fn(counts.data(), n, lo, w, delta, offset, 255, 3.0, plain * 0.25));
+        if (plain > 0) {
+          EXPECT_GT(stopped.back(), plain * 0.25) << v.name;
+          EXPECT_LE(stopped.back(), got.back()) << v.name;
+        }
       }
       for (double g : got) EXPECT_EQ(g, got.front()) << "n " << n << " delta " << delta;
+      for (double g : stopped) EXPECT_EQ(g, stopped.front()) << "n " << n << " delta " << delta;
     }
   }
 }
