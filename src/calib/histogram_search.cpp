@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <functional>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -119,6 +120,200 @@ std::pair<double, double> percentile_range(const std::vector<double>& counts, do
 //   per candidate with prefix sums of c log c: the full search over i = T..2048 costs about
 //   2048 * T operations.
 //   4. threshold = i * amax / n at the first minimum.
+namespace {
+
+// Natural log of positive normal doubles, the same bits in the scalar and the AVX2 form (the same
+// operations in the same order, no FMA): x = 2^k m with m in [sqrt(2)/2, sqrt(2)), f = m - 1,
+// s = f / (2 + f), log(m) = f - f^2/2 + s (f^2/2 + R(s^2)) with the minimax polynomial R of
+// FreeBSD's e_log.c (< 1 ulp from the true log). The entropy search takes thousands of logs per
+// candidate threshold; these run four at a time.
+constexpr double kLg1 = 6.666666666666735130e-01, kLg2 = 3.999999999940941908e-01,
+                 kLg3 = 2.857142874366239149e-01, kLg4 = 2.222219843214978396e-01,
+                 kLg5 = 1.818357216161805012e-01, kLg6 = 1.531383769920937332e-01,
+                 kLg7 = 1.479819860511658591e-01;
+constexpr double kLn2Hi = 6.93147180369123816490e-01, kLn2Lo = 1.90821492927058770002e-10;
+constexpr double kSqrt2 = 1.41421356237309504880;
+
+double log_scalar(double x) {
+  if (!(x >= std::numeric_limits<double>::min()) || !(x <= std::numeric_limits<double>::max()))
+    return std::log(x);  // zero, subnormal, negative, Inf, NaN: not what the search feeds it
+  uint64_t bits;
+  std::memcpy(&bits, &x, sizeof bits);
+  double k = static_cast<double>(static_cast<int64_t>(bits >> 52)) - 1023.0;
+  bits = (bits & 0x000fffffffffffffULL) | 0x3ff0000000000000ULL;
+  double m;
+  std::memcpy(&m, &bits, sizeof m);
+  if (m > kSqrt2) {
+    m = m * 0.5;
+    k = k + 1.0;
+  }
+  const double f = m - 1.0;
+  const double s = f / (2.0 + f);
+  const double z = s * s, w = z * z;
+  const double t1 = w * (kLg2 + w * (kLg4 + w * kLg6));
+  const double t2 = z * (kLg1 + w * (kLg3 + w * (kLg5 + w * kLg7)));
+  const double r = t2 + t1;
+  const double hfsq = 0.5 * f * f;
+  return k * kLn2Hi - ((hfsq - (s * (hfsq + r) + k * kLn2Lo)) - f);
+}
+
+void log_many_scalar(const double* x, double* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = log_scalar(x[i]);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+// log_scalar on four positive normal doubles.
+__attribute__((target("avx2"))) inline __m256d log4_avx2(__m256d v) {
+  const __m256i bits = _mm256_castpd_si256(v);
+  const __m256d e = _mm256_sub_pd(
+      _mm256_castsi256_pd(_mm256_or_si256(_mm256_srli_epi64(bits, 52),
+                                          _mm256_set1_epi64x(0x4330000000000000LL))),  // 2^52
+      _mm256_set1_pd(4503599627370496.0));
+  __m256d k = _mm256_sub_pd(e, _mm256_set1_pd(1023.0));
+  __m256d m = _mm256_castsi256_pd(_mm256_or_si256(
+      _mm256_and_si256(bits, _mm256_set1_epi64x(0x000fffffffffffffLL)),
+      _mm256_set1_epi64x(0x3ff0000000000000LL)));
+  const __m256d big = _mm256_cmp_pd(m, _mm256_set1_pd(kSqrt2), _CMP_GT_OQ);
+  m = _mm256_blendv_pd(m, _mm256_mul_pd(m, _mm256_set1_pd(0.5)), big);
+  k = _mm256_blendv_pd(k, _mm256_add_pd(k, _mm256_set1_pd(1.0)), big);
+  const __m256d f = _mm256_sub_pd(m, _mm256_set1_pd(1.0));
+  const __m256d s = _mm256_div_pd(f, _mm256_add_pd(_mm256_set1_pd(2.0), f));
+  const __m256d z = _mm256_mul_pd(s, s), w = _mm256_mul_pd(z, z);
+  const __m256d t1 = _mm256_mul_pd(
+      w, _mm256_add_pd(_mm256_set1_pd(kLg2),
+                       _mm256_mul_pd(w, _mm256_add_pd(_mm256_set1_pd(kLg4),
+                                                      _mm256_mul_pd(w, _mm256_set1_pd(kLg6))))));
+  const __m256d t2 = _mm256_mul_pd(
+      z, _mm256_add_pd(
+             _mm256_set1_pd(kLg1),
+             _mm256_mul_pd(w, _mm256_add_pd(_mm256_set1_pd(kLg3),
+                                            _mm256_mul_pd(w, _mm256_add_pd(_mm256_set1_pd(kLg5),
+                                                                           _mm256_mul_pd(w, _mm256_set1_pd(kLg7))))))));
+  const __m256d r = _mm256_add_pd(t2, t1);
+  const __m256d hfsq = _mm256_mul_pd(_mm256_mul_pd(_mm256_set1_pd(0.5), f), f);
+  const __m256d inner = _mm256_add_pd(_mm256_mul_pd(s, _mm256_add_pd(hfsq, r)),
+                                      _mm256_mul_pd(k, _mm256_set1_pd(kLn2Lo)));
+  return _mm256_sub_pd(_mm256_mul_pd(k, _mm256_set1_pd(kLn2Hi)),
+                       _mm256_sub_pd(_mm256_sub_pd(hfsq, inner), f));
+}
+
+// Four lanes are fed to log4_avx2 only when all are positive normal numbers.
+__attribute__((target("avx2"))) inline bool all_normal_avx2(__m256d v) {
+  const __m256d ok =
+      _mm256_and_pd(_mm256_cmp_pd(v, _mm256_set1_pd(std::numeric_limits<double>::min()), _CMP_GE_OQ),
+                    _mm256_cmp_pd(v, _mm256_set1_pd(std::numeric_limits<double>::max()), _CMP_LE_OQ));
+  return _mm256_movemask_pd(ok) == 0xf;
+}
+
+__attribute__((target("avx2"))) void log_many_avx2(const double* x, double* out, int64_t n) {
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const __m256d v = _mm256_loadu_pd(x + i);
+    if (all_normal_avx2(v)) {
+      _mm256_storeu_pd(out + i, log4_avx2(v));
+    } else {
+      log_many_scalar(x + i, out + i, 4);
+    }
+  }
+  log_many_scalar(x + i, out + i, n - i);
+}
+#endif
+
+// The entropy search's cross-entropy terms, group j of `count` covering bins [b_j, b_{j+1}) of the
+// clipped histogram, given cb[j] = csum[b_j] and nzb[j] = nz[b_j] (prefix sums of the counts and of
+// the non-empty bins), j <= count:
+//   term[j] = mass * inv_total * log(a * mass * inv[support] + lam_i)
+// with mass = cb[j + 1] - cb[j], support = nzb[j + 1] - nzb[j], a = (1 - lambda) / q_total,
+// inv[k] = 1 / k; 0 for a group with no mass or no support. Scalar and AVX2 give the same bits.
+constexpr double kEntropyLambda = 1e-4;
+
+struct EntropyGroupArgs {
+  const double* cb;
+  const int32_t* nzb;
+  const double* inv;  // inv[k] = 1 / k
+  double a, inv_total, lam_i;
+};
+
+inline double entropy_term(const EntropyGroupArgs& g, int64_t j) {
+  const int32_t support = g.nzb[j + 1] - g.nzb[j];
+  const double mass = g.cb[j + 1] - g.cb[j];
+  if (support == 0 || !(mass > 0)) return 0.0;
+  return mass * g.inv_total * log_scalar(g.a * mass * g.inv[support] + g.lam_i);
+}
+
+void entropy_terms_scalar(const EntropyGroupArgs& g, int64_t count, double* term) {
+  for (int64_t j = 0; j < count; ++j) term[j] = entropy_term(g, j);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+// Four groups' log argument (qs, 1 where the group is empty) and validity mask.
+__attribute__((target("avx2"))) inline void entropy_qs_avx2(const EntropyGroupArgs& g, int64_t j,
+                                                            __m256d& mass, __m256d& qs,
+                                                            __m256d& valid) {
+  const __m128i n0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(g.nzb + j));
+  const __m128i n1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(g.nzb + j + 1));
+  const __m128i support = _mm_sub_epi32(n1, n0);
+  alignas(16) int32_t sup[4];
+  _mm_store_si128(reinterpret_cast<__m128i*>(sup), support);
+  const __m256d inv = _mm256_set_pd(g.inv[sup[3]], g.inv[sup[2]], g.inv[sup[1]], g.inv[sup[0]]);
+  mass = _mm256_sub_pd(_mm256_loadu_pd(g.cb + j + 1), _mm256_loadu_pd(g.cb + j));
+  valid = _mm256_andnot_pd(
+      _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm_cmpeq_epi32(support, _mm_setzero_si128()))),
+      _mm256_cmp_pd(mass, _mm256_setzero_pd(), _CMP_GT_OQ));
+  qs = _mm256_blendv_pd(
+      _mm256_set1_pd(1.0),
+      _mm256_add_pd(_mm256_mul_pd(_mm256_mul_pd(_mm256_set1_pd(g.a), mass), inv),
+                    _mm256_set1_pd(g.lam_i)),
+      valid);
+}
+
+// Eight groups a step, as two independent fours (the log's polynomial is a chain of dependent
+// operations; two chains fill the pipeline).
+__attribute__((target("avx2"))) void entropy_terms_avx2(const EntropyGroupArgs& g, int64_t count,
+                                                        double* term) {
+  const __m256d vinv_total = _mm256_set1_pd(g.inv_total), zero = _mm256_setzero_pd();
+  int64_t j = 0;
+  for (; j + 8 <= count; j += 8) {
+    __m256d mass0, qs0, valid0, mass1, qs1, valid1;
+    entropy_qs_avx2(g, j, mass0, qs0, valid0);
+    entropy_qs_avx2(g, j + 4, mass1, qs1, valid1);
+    if (!all_normal_avx2(qs0) || !all_normal_avx2(qs1)) {
+      entropy_terms_scalar(EntropyGroupArgs{g.cb + j, g.nzb + j, g.inv, g.a, g.inv_total, g.lam_i}, 8,
+                           term + j);
+      continue;
+    }
+    const __m256d l0 = log4_avx2(qs0), l1 = log4_avx2(qs1);
+    _mm256_storeu_pd(term + j, _mm256_blendv_pd(zero, _mm256_mul_pd(_mm256_mul_pd(mass0, vinv_total), l0), valid0));
+    _mm256_storeu_pd(term + j + 4,
+                     _mm256_blendv_pd(zero, _mm256_mul_pd(_mm256_mul_pd(mass1, vinv_total), l1), valid1));
+  }
+  entropy_terms_scalar(EntropyGroupArgs{g.cb + j, g.nzb + j, g.inv, g.a, g.inv_total, g.lam_i},
+                       count - j, term + j);
+}
+#endif
+
+using EntropyTermsFn = void (*)(const EntropyGroupArgs&, int64_t, double*);
+
+EntropyTermsFn pick_entropy_terms() {
+#if defined(__x86_64__) && defined(__GNUC__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2")) return entropy_terms_avx2;
+#endif
+  return entropy_terms_scalar;
+}
+
+}  // namespace
+
+std::vector<LogVariant> log_variants() {
+  std::vector<LogVariant> out;
+#if defined(__x86_64__) && defined(__GNUC__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2")) out.push_back({"avx2", log_many_avx2});
+#endif
+  out.push_back({"scalar", log_many_scalar});
+  return out;
+}
+
 double entropy_threshold(const std::vector<double>& counts, double amax, int target_bins,
                          int step, bool exhaustive) {
   const int n = static_cast<int>(counts.size());
@@ -134,7 +329,11 @@ double entropy_threshold(const std::vector<double>& counts, double amax, int tar
   }
   const double total = csum[static_cast<size_t>(n)];
   if (total <= 0) return amax;
-  constexpr double kLambda = 1e-4;
+  static const EntropyTermsFn entropy_terms = pick_entropy_terms();
+  std::vector<double> cb(static_cast<size_t>(target_bins) + 1), term(static_cast<size_t>(target_bins));
+  std::vector<int32_t> nzb(cb.size());
+  std::vector<double> inv(static_cast<size_t>(n) + 2, 0.0);  // 1 / support
+  for (size_t k = 1; k < inv.size(); ++k) inv[k] = 1.0 / static_cast<double>(k);
   // KL divergence of clipping at i bins.
   auto kl_at = [&](int i) -> double {
     const size_t ui = static_cast<size_t>(i);
@@ -144,32 +343,40 @@ double entropy_threshold(const std::vector<double>& counts, double amax, int tar
       // sum p log p over P (normalised by total).
       double plogp = (clogc[ui - 1] + (last > 0 ? last * std::log(last) : 0)) / total -
                      std::log(total);
-      double cross = 0;  // sum_g P_g log q_g
-      // Group j covers bins [floor(j i / T), floor((j + 1) i / T)), T = target_bins: the bounds
-      // advance by i / T with the remainder carried, without a division per group.
+      // cross = sum_g P_g log q_g. Group j covers bins [floor(j i / T), floor((j + 1) i / T)),
+      // T = target_bins: the bounds advance by i / T with the remainder carried, without a
+      // division per group. The prefix sums at the bounds first, then every group's term (four
+      // at a time), then their sum in order.
       const int64_t step_q = i / target_bins, step_r = i % target_bins;
       int64_t q1 = 0, r1 = 0;
-      for (int j = 0; j < target_bins; ++j) {
-        const size_t b0 = static_cast<size_t>(q1);
+      for (int j = 0; j <= target_bins; ++j) {
+        cb[static_cast<size_t>(j)] = csum[static_cast<size_t>(q1)];
+        nzb[static_cast<size_t>(j)] = nz[static_cast<size_t>(q1)];
         q1 += step_q;
         r1 += step_r;
         if (r1 >= target_bins) {
           r1 -= target_bins;
           ++q1;
         }
-        const size_t b1 = static_cast<size_t>(q1);
-        if (b1 <= b0) continue;
-        int support = nz[b1] - nz[b0];
-        double p_mass = csum[b1] - csum[b0];
-        if (b1 == ui) {  // the group holding P[i - 1]: P's support and mass include the outliers
-          support += (last > 0 ? 1 : 0) - (counts[ui - 1] > 0 ? 1 : 0);
-          p_mass += total - csum[ui];
-        }
-        if (support == 0 || p_mass <= 0) continue;
-        const double q_bin = (csum[b1] - csum[b0]) / (support * q_total);
-        const double qs = (1 - kLambda) * q_bin + kLambda / i;
-        cross += (p_mass / total) * std::log(qs);
       }
+      // The last group [b, i) holds P[i - 1] with the outliers: its mass and support include
+      // them for P, not for Q.
+      const double lam_i = kEntropyLambda / i;
+      const double a = (1 - kEntropyLambda) / q_total, inv_total = 1.0 / total;
+      const EntropyGroupArgs args{cb.data(), nzb.data(), inv.data(), a, inv_total, lam_i};
+      entropy_terms(args, target_bins - 1, term.data());
+      {
+        const int64_t j = target_bins - 1;
+        const int32_t support = nzb[static_cast<size_t>(j) + 1] - nzb[static_cast<size_t>(j)] +
+                                (last > 0 ? 1 : 0) - (counts[ui - 1] > 0 ? 1 : 0);
+        const double q_mass = cb[static_cast<size_t>(j) + 1] - cb[static_cast<size_t>(j)];
+        const double p_mass = q_mass + (total - csum[ui]);
+        term.back() = support != 0 && p_mass > 0
+                          ? p_mass * inv_total * log_scalar(a * q_mass * inv[static_cast<size_t>(support)] + lam_i)
+                          : 0.0;
+      }
+      double cross = 0;
+      for (double t : term) cross += t;
       return plogp - cross;
     }
     return kInfD;

@@ -67,5 +67,12 @@ struct TfNoiseVariant {
                int num_steps, double gamma, double bound);
 };
 std::vector<TfNoiseVariant> tf_noise_variants();
+// The natural log the entropy search uses on out[i] = log(x[i]), i < n (positive normal x; within
+// 1 ulp of std::log), by every variant this CPU runs ("avx2", "scalar"); all give the same bits.
+struct LogVariant {
+  const char* name;
+  void (*fn)(const double* x, double* out, int64_t n);
+};
+std::vector<LogVariant> log_variants();
 
 }  // namespace quench::calib_internal
