@@ -21,6 +21,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "calib/amct_search.h"
 #include "calib/histogram.h"
@@ -126,7 +127,7 @@ class IfmrObserver final : public BoundedObserverBase {
     std::vector<float> sorted;
     for (const auto& v : values_) {
       sorted = v;
-      std::sort(sorted.begin(), sorted.end());
+      sort_floats(sorted);
       params.push_back(ifmr_search(sorted, opts, spec));
     }
     return make_encoding(spec, param_shape(), params);

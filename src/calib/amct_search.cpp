@@ -82,6 +82,73 @@ int64_t ifmr_percentile_k(float pct, int64_t n) {
   return std::clamp<int64_t>(k, 1, n);
 }
 
+IfmrSortedSums::IfmrSortedSums(const std::vector<float>& sorted) : x(sorted) {
+  const size_t blocks = sorted.size() / kBlock;
+  block.assign(blocks, Block{});
+  for (size_t b = 0; b < blocks; ++b) {
+    Block& k = block[b];
+    k.x0 = sorted[b * kBlock];
+    for (size_t i = b * kBlock; i < (b + 1) * kBlock; ++i) {
+      const double d = static_cast<double>(sorted[i]) - k.x0;  // exact: two floats
+      k.s1 += d;
+      k.s2 += d * d;
+    }
+  }
+}
+
+// q(x) = round(clamp(x, lo, hi) / scale) * scale in float, as AMCT computes it; non-decreasing in
+// x, so on sorted values each grid value is taken by one run.
+static inline float ifmr_q(float x, float lo, float hi, float scale) {
+  const float c = std::min(std::max(x, lo), hi);
+  return std::round(c / scale) * scale;
+}
+
+double IfmrSortedSums::run_loss(size_t a, size_t b, double q) const {
+  // Head and tail values one by one; whole blocks in between by their moments about their first
+  // value x0: sum (q - x)^2 = kBlock (q - x0)^2 - 2 (q - x0) S1 + S2, with no large terms to
+  // cancel (the values of a run lie within a grid step of q, or all beyond the clip).
+  auto direct = [&](size_t from, size_t to) {
+    double sum = 0.0;
+    for (size_t i = from; i < to; ++i) {
+      const double d = q - static_cast<double>(x[i]);
+      sum += d * d;
+    }
+    return sum;
+  };
+  const size_t b0 = (a + kBlock - 1) / kBlock, b1 = b / kBlock;
+  if (b0 >= b1) return direct(a, b);
+  double middle = 0.0;
+  for (size_t k = b0; k < b1; ++k) {
+    const Block& blk = block[k];
+    const double d = q - blk.x0;
+    middle += std::max(0.0, static_cast<double>(kBlock) * d * d - 2.0 * d * blk.s1 + blk.s2);
+  }
+  return direct(a, b0 * kBlock) + middle + direct(b1 * kBlock, b);
+}
+
+double IfmrSortedSums::loss(float lo, float hi, float scale) const {
+  // Walk the runs of equal q: each run's end is found by binary search (at most qmax - qmin + 1
+  // runs, plus the two clipped ones), so a candidate costs O(levels log N), not O(N).
+  double sum = 0.0;
+  const size_t n = x.size();
+  size_t a = 0;
+  while (a < n) {
+    const float q = ifmr_q(x[a], lo, hi, scale);
+    size_t l = a + 1, r = n;  // first index with a larger q, in [a + 1, n]
+    while (l < r) {
+      const size_t mid = l + (r - l) / 2;
+      if (ifmr_q(x[mid], lo, hi, scale) > q) {
+        r = mid;
+      } else {
+        l = mid + 1;
+      }
+    }
+    sum += run_loss(a, l, static_cast<double>(q));
+    a = l;
+  }
+  return sum;
+}
+
 AmctParams ifmr_search(const std::vector<float>& sorted, const IfmrOptions& o,
                        const QuantSpec& spec, std::vector<double>* loss) {
   const int64_t n = static_cast<int64_t>(sorted.size());
@@ -100,6 +167,7 @@ AmctParams ifmr_search(const std::vector<float>& sorted, const IfmrOptions& o,
 
   // Each candidate's loss is independent: computed in parallel, the argmin taken serially, so the
   // result does not depend on the thread count.
+  const IfmrSortedSums sums(sorted);
   const int count = ifmr_num_candidates(o);
   std::vector<double> losses(static_cast<size_t>(count));
   parallel_for(count, [&](int64_t begin, int64_t end) {
@@ -115,14 +183,7 @@ AmctParams ifmr_search(const std::vector<float>& sorted, const IfmrOptions& o,
         lo = min_init;
         scale = process_scale((hi - lo) / (qmax - qmin));
       }
-      double sum = 0.0;
-      for (float x : sorted) {
-        const float c = std::min(std::max(x, lo), hi);
-        const float q = std::round(c / scale) * scale;
-        const double d = static_cast<double>(q) - static_cast<double>(x);
-        sum += d * d;
-      }
-      losses[static_cast<size_t>(i)] = sum / static_cast<double>(n);
+      losses[static_cast<size_t>(i)] = sums.loss(lo, hi, scale) / static_cast<double>(n);
     }
   });
   // std::min_element: the first minimum

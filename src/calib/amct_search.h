@@ -55,6 +55,24 @@ int64_t ifmr_percentile_k(float pct, int64_t n);
 AmctParams ifmr_search(const std::vector<float>& sorted, const IfmrOptions& o,
                        const QuantSpec& spec, std::vector<double>* loss = nullptr);
 
+// IFMR's loss sum over (q(x) - x)^2, q(x) = round(clamp(x, lo, hi) / scale) * scale in float, on
+// sorted values without a pass over all of them: q is constant on runs of the sorted values (found
+// by binary search), and a run's squared error comes from the moments of its whole blocks of
+// kBlock values, taken about each block's first value, plus its partial blocks one by one. Within
+// 1e-9 relative of the plain sum (tested), at about 1/kBlock of its cost.
+struct IfmrSortedSums {
+  explicit IfmrSortedSums(const std::vector<float>& sorted);
+  double loss(float lo, float hi, float scale) const;
+  double run_loss(size_t a, size_t b, double q) const;  // sum over x[a, b) of (q - x)^2
+
+  static constexpr size_t kBlock = 64;
+  struct Block {
+    double x0 = 0, s1 = 0, s2 = 0;  // first value; sums of (x - x0) and (x - x0)^2
+  };
+  const std::vector<float>& x;
+  std::vector<Block> block;  // block[b]: x[b * kBlock, (b + 1) * kBlock)
+};
+
 // A.3 search: the (left, right) candidates, trimming from the side whose cursor moved less while
 // passing max(ceil(total / 100000), 1) counts, until right - left <= ceil(nbins / 4).
 std::vector<std::pair<int, int>> hfmg_candidates(const std::vector<double>& counts, int64_t total);

@@ -18,6 +18,33 @@ namespace {
 constexpr int64_t kParallelMin = int64_t{1} << 16;
 }  // namespace
 
+void sort_floats(std::vector<float>& v) {
+  const size_t n = v.size();
+  if (n < 4096) {
+    std::sort(v.begin(), v.end());
+    return;
+  }
+  std::vector<uint32_t> key(n), tmp(n);
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t u;
+    std::memcpy(&u, &v[i], sizeof u);
+    key[i] = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+  }
+  constexpr int kBits = 11, kBuckets = 1 << kBits;
+  for (int shift = 0; shift < 32; shift += kBits) {
+    std::vector<size_t> count(kBuckets + 1, 0);
+    for (uint32_t k : key) ++count[((k >> shift) & (kBuckets - 1)) + 1];
+    for (int b = 0; b < kBuckets; ++b) count[static_cast<size_t>(b) + 1] += count[static_cast<size_t>(b)];
+    for (uint32_t k : key) tmp[count[(k >> shift) & (kBuckets - 1)]++] = k;
+    key.swap(tmp);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t k = key[i];
+    const uint32_t u = (k & 0x80000000u) ? (k & 0x7fffffffu) : ~k;
+    std::memcpy(&v[i], &u, sizeof u);
+  }
+}
+
 std::string format_number(double v) { return fmt::format("{}", v); }
 
 static int64_t first_non_finite_serial(const float* x, int64_t n) {

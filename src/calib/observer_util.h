@@ -52,6 +52,10 @@ Result<ChannelLayout> channel_layout(const Shape& shape, int axis);
 // min / max of x (of |x| when `abs`) over everything (n > 0), on every thread for large n.
 // Returns false when x holds a NaN or an Inf: the check costs nothing in the same pass.
 bool tensor_min_max(const float* x, int64_t n, float& min, float& max, bool abs = false);
+// Ascending sort of NaN-free floats by LSD radix on keys that order like the values (three passes
+// of 11 bits), several times faster than std::sort on the millions of values IFMR keeps; -0 sorts
+// before +0, which compare equal.
+void sort_floats(std::vector<float>& v);
 // Per-channel min / max of one batch; `min` / `max` are resized to cl.channels and overwritten.
 void channel_min_max(const float* x, const ChannelLayout& cl, std::vector<float>& min,
                      std::vector<float>& max);
