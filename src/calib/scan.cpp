@@ -203,6 +203,7 @@ __attribute__((target("avx512f"))) BinScan scan_bin_avx512_impl(
   const __m512 vscale = _mm512_set1_ps(scale), vlo = _mm512_set1_ps(t_lo), vhi = _mm512_set1_ps(t_hi);
   const __m512 zero = _mm512_setzero_ps();
   const __m512i voff = _mm512_set1_epi32(offset);
+  constexpr __mmask16 kAll = 0xffff;
   __m512 mn = _mm512_set1_ps(std::numeric_limits<float>::infinity());
   __m512 mx = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
   __mmask16 bad = 0;
@@ -217,12 +218,15 @@ __attribute__((target("avx512f"))) BinScan scan_bin_avx512_impl(
       __m512 v = _mm512_loadu_ps(x + i);
       bad |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
       if (kAbs) v = _mm512_abs_ps(v);
-      mn = _mm512_min_ps(v, mn);
-      mx = _mm512_max_ps(v, mx);
-      __m512 t = _mm512_min_ps(_mm512_mul_ps(v, vscale), vhi);
-      t = _mm512_max_ps(t, vlo);
-      __m512i r = kAbs ? _mm512_cvttps_epi32(t)
-                       : _mm512_cvt_roundps_epi32(t, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+      // (The mask forms with every lane set: GCC 12 warns about the undefined pass-through
+      // operand of the plain ones.)
+      mn = _mm512_mask_min_ps(mn, kAll, v, mn);
+      mx = _mm512_mask_max_ps(mx, kAll, v, mx);
+      __m512 t = _mm512_mask_min_ps(vhi, kAll, _mm512_mul_ps(v, vscale), vhi);
+      t = _mm512_mask_max_ps(t, kAll, t, vlo);
+      __m512i r = kAbs ? _mm512_mask_cvttps_epi32(voff, kAll, t)
+                       : _mm512_mask_cvt_roundps_epi32(voff, kAll, t,
+                                                       _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
       r = _mm512_add_epi32(r, voff);
       const __mmask16 nz = _mm512_cmp_ps_mask(v, zero, _CMP_NEQ_UQ);
       _mm512_storeu_si512(idx + m, _mm512_maskz_compress_epi32(nz, r));
@@ -232,7 +236,14 @@ __attribute__((target("avx512f"))) BinScan scan_bin_avx512_impl(
     }
     scatter(idx, m, counts, stride);
   }
-  float lo = _mm512_reduce_min_ps(mn), hi = _mm512_reduce_max_ps(mx);
+  alignas(64) float lo16[16], hi16[16];
+  _mm512_store_ps(lo16, mn);
+  _mm512_store_ps(hi16, mx);
+  float lo = lo16[0], hi = hi16[0];
+  for (int k = 1; k < 16; ++k) {
+    lo = std::min(lo, lo16[k]);
+    hi = std::max(hi, hi16[k]);
+  }
   bool finite = bad == 0;
   if (n16 < n) {
     const BinScan tail = scan_bin_scalar(x + n16, n - n16, kAbs, scale, t_lo, t_hi, offset, counts, stride);
