@@ -53,4 +53,8 @@ class Observer {
 // Errors are kInvalid and name the field: "observer.percentile: 120 is out of range (0, 100]".
 Result<std::unique_ptr<Observer>> make_observer(const ObserverConfig& config);
 
+// Index of the first NaN or +-Inf in x[0, n), or -1: the check every calibration batch and every
+// quantized weight goes through (SSE2 blocks, on every thread for large n).
+int64_t first_non_finite(const float* x, int64_t n);
+
 }  // namespace quench

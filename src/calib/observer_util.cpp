@@ -47,29 +47,6 @@ void sort_floats(std::vector<float>& v) {
 
 std::string format_number(double v) { return fmt::format("{}", v); }
 
-static int64_t first_non_finite_serial(const float* x, int64_t n) {
-  return scan_first_non_finite(x, n);
-}
-
-int64_t first_non_finite(const float* x, int64_t n) {
-  if (n < kParallelMin) return first_non_finite_serial(x, n);
-  // Chunks in parallel; the first bad index of the lowest chunk wins, as in the serial scan.
-  const int chunks = std::max(1, num_threads());
-  std::vector<int64_t> found(static_cast<size_t>(chunks), -1);
-  const int64_t per = (n + chunks - 1) / chunks;
-  parallel_for(chunks, [&](int64_t c0, int64_t c1) {
-    for (int64_t c = c0; c < c1; ++c) {
-      const int64_t b = c * per, e = std::min(n, b + per);
-      if (b >= e) continue;
-      const int64_t i = first_non_finite_serial(x + b, e - b);
-      found[static_cast<size_t>(c)] = i < 0 ? -1 : b + i;
-    }
-  });
-  for (int64_t f : found)
-    if (f >= 0) return f;
-  return -1;
-}
-
 Status check_batch(const Tensor& batch, bool check_finite) {
   if (!batch.defined()) return Status::invalid("the batch is an undefined tensor");
   if (batch.dtype() != DType::kFloat32)
@@ -278,3 +255,26 @@ Result<Encoding> ObserverBase::encode_threshold(const QuantSpec& spec,
 }
 
 }  // namespace quench::calib_internal
+
+namespace quench {
+
+int64_t first_non_finite(const float* x, int64_t n) {
+  if (n < calib_internal::kParallelMin) return calib_internal::scan_first_non_finite(x, n);
+  // Chunks in parallel; the first bad index of the lowest chunk wins, as in the serial scan.
+  const int chunks = std::max(1, num_threads());
+  std::vector<int64_t> found(static_cast<size_t>(chunks), -1);
+  const int64_t per = (n + chunks - 1) / chunks;
+  parallel_for(chunks, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      const int64_t b = c * per, e = std::min(n, b + per);
+      if (b >= e) continue;
+      const int64_t i = calib_internal::scan_first_non_finite(x + b, e - b);
+      found[static_cast<size_t>(c)] = i < 0 ? -1 : b + i;
+    }
+  });
+  for (int64_t f : found)
+    if (f >= 0) return f;
+  return -1;
+}
+
+}  // namespace quench

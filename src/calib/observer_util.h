@@ -36,8 +36,7 @@ inline constexpr const char* kNoDataMessage = "no calibration data was observed"
 // (tensor_min_max, PowerOfTwoHistogram::add) finds NaN / Inf anyway and then call check_batch()
 // for the message.
 Status check_batch(const Tensor& batch, bool check_finite = true);
-// Index of the first non-finite element of x[0..n), or -1.
-int64_t first_non_finite(const float* x, int64_t n);
+// (The first NaN / Inf of a buffer: quench::first_non_finite, calib/observer.h.)
 
 struct ChannelLayout {
   int rank = 0;

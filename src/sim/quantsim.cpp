@@ -16,25 +16,6 @@ namespace quench {
 
 namespace {
 
-// Index of the first NaN or Inf, or -1. Exponent bits all set <=> not finite; the OR over a chunk
-// vectorizes, the exact index is searched only in a bad chunk.
-int64_t first_non_finite(const float* x, int64_t n) {
-  constexpr int64_t kChunk = 4096;
-  for (int64_t start = 0; start < n; start += kChunk) {
-    const int64_t end = std::min(n, start + kChunk);
-    uint32_t bad = 0;
-    for (int64_t i = start; i < end; ++i) {
-      uint32_t bits;
-      std::memcpy(&bits, x + i, 4);
-      bad |= static_cast<uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
-    }
-    if (bad)
-      for (int64_t i = start; i < end; ++i)
-        if (!std::isfinite(x[i])) return i;
-  }
-  return -1;
-}
-
 std::string describe_bad_value(const Tensor& t, int64_t index) {
   const float v = t.data<float>()[index];
   return std::string(std::isnan(v) ? "NaN" : (v > 0 ? "+Inf" : "-Inf")) + " at element " +

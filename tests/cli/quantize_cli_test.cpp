@@ -284,6 +284,12 @@ TEST(QuantizeCli, ExportListAndBitWidthOptions) {
   CliResult r = quench(dir, {"quantize", kModel, "--calib", x, "-o", out, "--eval-limit", "8", "--export",
                              "aimet-0.6.1,modelslim", "--w-bits", "4", "--a-bits", "6"});
   ASSERT_EQ(r.code, 0) << r.err;
+  // The summary shows the defaults as the options left them.
+  EXPECT_NE(r.out.find("config:       built-in defaults (default)\n"
+                       "weights:      int4 sym per-channel(axis 0) half_even\n"
+                       "activations:  uint6 asym per-tensor half_even, minmax\n"),
+            std::string::npos)
+      << r.out;
   EXPECT_EQ(listing(out),
             (std::vector<std::string>{"fashion_cnn_0.6.1.encodings", "modelslim", "summary.json"}));
   json enc = read_json(out + "/fashion_cnn_0.6.1.encodings");
@@ -606,8 +612,11 @@ TEST(QuantizeCli, AccuracyRecoveryFlagsRunTheirStepsInOrder) {
   EXPECT_EQ(plain_steps, (std::vector<std::string>{"prepare", "calibrate"}));
   // AdaRound reports every weighted layer of the bundled model (3 Conv, 2 Gemm; amp_num then
   // keeps one layer float).
-  for (const json& s : rec["steps"])
-    if (s["step"] == "adaround") EXPECT_EQ(s["lines"].size(), 5u) << s.dump();
+  for (const json& s : rec["steps"]) {
+    if (s["step"] == "adaround") {
+      EXPECT_EQ(s["lines"].size(), 5u) << s.dump();
+    }
+  }
   EXPECT_GT(rec["eval"]["sqnr_db"].get<double>(), plain["eval"]["sqnr_db"].get<double>() + 3.0)
       << "plain " << plain["eval"].dump() << " recovered " << rec["eval"].dump();
   EXPECT_TRUE(onnx::load_model(dir.file("rec") + "/fashion_cnn_qdq.onnx").ok());

@@ -314,8 +314,12 @@ Status run_quantize(const QuantizeOptions& o) {
     return Status();
   }
   print_line(fmt::format("model:        {}", o.model));
-  print_line(fmt::format("config:       {} ({})", o.config.empty() ? "default W8A8" : o.config,
+  // The config's defaults as the command line left them (per-layer rules come on top).
+  print_line(fmt::format("config:       {} ({})", o.config.empty() ? "built-in defaults" : o.config,
                          config.source));
+  print_line(fmt::format("weights:      {}", config.weight.spec.describe()));
+  print_line(fmt::format("activations:  {}, {}", config.activation.spec.describe(),
+                         calib_method_name(config.activation.observer.method)));
   print_line(fmt::format("calibration:  {} samples in {:.2f} s", cal.calib_samples, cal.calib_seconds));
   print_line(fmt::format("quantizers:   {} inputs, {} activations, {} weights, {} biases",
                          n_points[0], n_points[1], n_points[2], n_points[3]));
