@@ -48,7 +48,9 @@ struct TapEvent {
                            // be a plain copy of a blocked value)
   // True when *tensor holds the value's elements in another order, flattened to 1-D: the raw
   // buffer of a blocked value without padding, given for a value in set_tap's `any_order` list.
-  // Such a tensor must not be replaced.
+  // Such a tensor must not be replaced; it is a view of the value's own buffer (which a kernel
+  // made for this value alone), so writing into it changes the value downstream, element by
+  // element (a per-tensor fake quantizer).
   bool any_order = false;
 };
 using Tap = std::function<Status(const TapEvent&)>;

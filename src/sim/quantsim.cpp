@@ -211,22 +211,27 @@ struct QuantSim::Impl {
     QUENCH_ASSIGN_OR_RETURN(q_exec, Executor::create(qmodel, eo));
     // The tap applies the activation quantizers; points are looked up by name.
     std::unordered_map<std::string, const Encoding*> active;
-    std::vector<std::string> watch;
+    std::vector<std::string> watch, any_order;
     for (const QuantPoint& p : points)
       if ((p.kind == TensorKind::kActivation || p.kind == TensorKind::kInput) && p.enabled &&
           p.encoding) {
         active[p.value] = &*p.encoding;
         watch.push_back(p.value);
+        // One scale for the whole tensor: element by element, so a blocked value can be
+        // fake-quantized in its own buffer, without a plain copy and a reorder back.
+        if (p.encoding->spec.granularity == Granularity::kPerTensor) any_order.push_back(p.value);
       }
     q_dirty = false;
     if (watch.empty()) return Status();  // weights only: no tap, the fast plan as it is
     q_exec->set_tap([active = std::move(active)](const TapEvent& e) -> Status {
       auto it = active.find(std::string(e.name));
       if (it == active.end() || e.tensor->dtype() != DType::kFloat32) return Status();
-      // A new tensor: the value may alias a caller's feed or another value (Reshape).
+      // A blocked value's own buffer (produced by a kernel for this value alone): in place.
+      if (e.any_order) return fake_quantize_inplace(*e.tensor, *it->second);
+      // Otherwise a new tensor: a plain value may alias a caller's feed or another value (Reshape).
       QUENCH_ASSIGN_OR_RETURN(*e.tensor, fake_quantize(*e.tensor, *it->second));
       return Status();
-    }, std::move(watch));
+    }, std::move(watch), std::move(any_order));
     q_dirty = false;
     return Status();
   }
