@@ -13,6 +13,8 @@
 //   QUENCH_RETURN_IF_ERROR(fake_quantize_inplace(x, enc));        // x = dequantize(quantize(x))
 #pragma once
 
+#include <vector>
+
 #include "core/status.h"
 #include "core/tensor.h"
 #include "quant/encoding.h"
@@ -40,5 +42,14 @@ Result<Tensor> fake_quantize(const Tensor& x, const Encoding& e);
 // observers use it to score candidate ranges). dst may equal src.
 void fake_quantize_span(const float* src, float* dst, int64_t n, float scale, int32_t zero_point,
                         int64_t qmin, int64_t qmax, RoundMode mode);
+
+// The half-even float-grid run of fake_quantize_span by every variant this CPU runs ("avx512",
+// "avx2", "scalar"), for tests that check they give the same bits.
+struct FakeQuantizeVariant {
+  const char* name;
+  void (*fn)(const float* src, float* dst, int64_t n, float scale, int32_t zero_point, int64_t qmin,
+             int64_t qmax);
+};
+std::vector<FakeQuantizeVariant> fake_quantize_half_even_variants();
 
 }  // namespace quench
