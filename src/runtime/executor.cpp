@@ -79,6 +79,8 @@ struct Executor::Impl {
   Tap tap;
   std::unordered_set<std::string> watch;  // empty: the tap sees every value
   std::unordered_set<std::string> any_order;  // watched values the tap may see in raw order
+  std::vector<std::string> fetches_checked;    // the last fetch list checked against the fast plan
+  bool fetches_fit_fast_cached = false;
   bool watch_fits_fast = false;  // every watched value is materialized by the fast plan
   bool watch_checked = false;    // watch_fits_fast is up to date
   RunStats stats;
@@ -322,15 +324,26 @@ struct Executor::Impl {
         intermediates |= !is_output;
       }
     }
-    if (tap && !watch.empty() && options.optimize && !fast_plan) {
+    if (((tap && !watch.empty()) || intermediates) && options.optimize && !fast_plan) {
       QUENCH_ASSIGN_OR_RETURN(fast_plan, build_plan(optimized, true));
     }
     if (tap && !watch.empty() && fast_plan && !watch_checked) {
       watch_fits_fast = materializes(*fast_plan, watch);
       watch_checked = true;
     }
-    const bool use_fast =
-        options.optimize && (!tap || (!watch.empty() && watch_fits_fast)) && !intermediates;
+    // Fetched intermediates come from the fast plan too when it computes them (they are not
+    // fused into a convolution or bypassed), as plain copies at the end of the run.
+    bool fetches_fit_fast = true;
+    if (intermediates && fast_plan) {
+      if (fetches_checked != *fetches) {
+        fetches_fit_fast_cached =
+            materializes(*fast_plan, std::unordered_set<std::string>(fetches->begin(), fetches->end()));
+        fetches_checked = *fetches;
+      }
+      fetches_fit_fast = fetches_fit_fast_cached;
+    }
+    const bool use_fast = options.optimize && (!tap || (!watch.empty() && watch_fits_fast)) &&
+                          (!intermediates || fetches_fit_fast);
     std::unique_ptr<Plan>& plan_ref = use_fast ? fast_plan : plain_plan;
     if (!plan_ref) {
       QUENCH_ASSIGN_OR_RETURN(plan_ref, build_plan(use_fast ? optimized : model, use_fast));

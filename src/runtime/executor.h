@@ -75,7 +75,9 @@ class Executor {
   // a dtype and a shape matching the model's declaration where it gives one). Returns the graph
   // outputs in graph order.
   Result<std::vector<Tensor>> run(const Feeds& feeds);
-  // Runs and returns the named values (graph outputs or intermediates) in the given order.
+  // Runs and returns the named values (graph outputs or intermediates) in the given order, as
+  // plain tensors. The fast plan serves them when it computes every one (none fused into a
+  // convolution or bypassed); otherwise the run takes the plain plan.
   Result<std::vector<Tensor>> run(const Feeds& feeds, const std::vector<std::string>& fetches);
 
   // An empty function removes the tap. With a `watch` list the tap is called only for those

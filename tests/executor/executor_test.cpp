@@ -244,6 +244,19 @@ TEST(Executor, OptimizedPlanMatchesPlainPlan) {
   Tensor z = fast->run({{"x", input}}).value()[0];
   EXPECT_TENSOR_NEAR(z, Tensor::zeros(DType::kFloat32, z.shape()), 0.0);
   fast->set_tap(nullptr);
+
+  // Fetches: r1 exists in the fast plan (the fused conv1+bn1+relu1 output), so a fetch of it and y
+  // runs the fast plan (y with the fast run's bits) and hands r1 back plain, equal to the plain
+  // plan's r1 up to fused rounding. c2 is fused away: fetching it runs the plain plan (y with the
+  // plain run's bits).
+  auto fr = fast->run({{"x", input}}, {"r1", "y"});
+  ASSERT_TRUE(fr.ok()) << fr.status().message();
+  EXPECT_TRUE(fr->at(0).is_plain());
+  EXPECT_TRUE(testing::tensors_near(fr->at(0), r1_plain, 1e-5, 1e-5));
+  EXPECT_TRUE(testing::tensors_near(fr->at(1), a, 0.0, 0.0));
+  auto pr = fast->run({{"x", input}}, {"c2", "y"});
+  ASSERT_TRUE(pr.ok()) << pr.status().message();
+  EXPECT_TRUE(testing::tensors_near(pr->at(1), b, 0.0, 0.0));
 }
 
 // A residual block: conv -> relu -> conv, + skip, relu, conv. With blocked layouts the Add and the
