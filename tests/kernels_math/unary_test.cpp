@@ -1,5 +1,6 @@
 // Unary math, activations, Cast, Dropout and friends against libm / hand-computed references.
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "math_util.h"
@@ -82,6 +83,37 @@ TEST(UnaryTest, FloatFunctionsMatchLibm) {
       Tensor y = run_both(c.spec, {x});
       if (!y.defined()) continue;
       EXPECT_TRUE(tensors_near(y, ref_unary(x, c.ref), c.atol, c.rtol)) << c.spec.op_type << " n=" << n;
+    }
+  }
+}
+
+// The float32 loops of Exp, Sigmoid, Tanh and Erf run in an AVX2 or AVX-512 copy where the CPU
+// has one: the same operations as the scalar approximations, so the same bits, element for element
+// (body and tail lengths; specials included).
+TEST(UnaryTest, WideKernelsGiveTheScalarApproximationsBits) {
+  struct Fn {
+    const char* op;
+    float (*f)(float);
+  };
+  const Fn fns[] = {{"Exp", [](float x) { return exp_approx(x); }},
+                    {"Sigmoid", [](float x) { return sigmoid_approx(x); }},
+                    {"Tanh", [](float x) { return tanh_approx(x); }},
+                    {"Erf", [](float x) { return erf_approx(x); }}};
+  for (const Fn& fn : fns) {
+    for (int64_t n : {1, 15, 16, 17, 1001}) {
+      Tensor x = sweep(-20, 20, n);
+      if (n > 4) {
+        x.data<float>()[1] = std::numeric_limits<float>::quiet_NaN();
+        x.data<float>()[2] = std::numeric_limits<float>::infinity();
+        x.data<float>()[3] = -0.0f;
+      }
+      Tensor y = run_both(OpSpec{fn.op}, {x});
+      ASSERT_TRUE(y.defined());
+      for (int64_t i = 0; i < n; ++i) {
+        const float want = fn.f(x.data<float>()[i]), got = y.data<float>()[i];
+        ASSERT_EQ(std::memcmp(&want, &got, sizeof got), 0)
+            << fn.op << " n=" << n << " x=" << x.data<float>()[i] << ": " << got << " vs " << want;
+      }
     }
   }
 }

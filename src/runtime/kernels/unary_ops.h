@@ -11,6 +11,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "core/cpu.h"
 #include "core/dispatch.h"
 #include "core/parallel.h"
 #include "runtime/kernels/elementwise_broadcast.h"
@@ -29,6 +30,42 @@ void map_elements(const T* x, R* y, int64_t n, const F& f) {
       kElementwiseGrain);
 }
 
+// map_elements for float32, with the loop compiled also for AVX2 and AVX-512 and the widest copy
+// the CPU runs taken: the branch-free math of unary_math.h (exp, erf, tanh...) vectorizes to 8 or
+// 16 lanes instead of SSE2's 4. The copies run the same operations (no FMA), so the same bits.
+namespace unary_internal {
+template <class F>
+void map_span(const float* x, float* y, int64_t n, const F& f) {
+  for (int64_t i = 0; i < n; ++i) y[i] = f(x[i]);
+}
+#if defined(__x86_64__) && defined(__GNUC__)
+template <class F>
+__attribute__((target("avx2"))) void map_span_avx2(const float* x, float* y, int64_t n, const F& f) {
+  for (int64_t i = 0; i < n; ++i) y[i] = f(x[i]);
+}
+template <class F>
+__attribute__((target("avx512f"))) void map_span_avx512(const float* x, float* y, int64_t n,
+                                                        const F& f) {
+  for (int64_t i = 0; i < n; ++i) y[i] = f(x[i]);
+}
+#endif
+}  // namespace unary_internal
+
+template <class F>
+void map_floats(const float* x, float* y, int64_t n, const F& f) {
+  using Span = void (*)(const float*, float*, int64_t, const F&);
+  static const Span span = [] {
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (cpu_has_avx512f()) return static_cast<Span>(unary_internal::map_span_avx512<F>);
+    if (cpu_has_avx2()) return static_cast<Span>(unary_internal::map_span_avx2<F>);
+#endif
+    return static_cast<Span>(unary_internal::map_span<F>);
+  }();
+  parallel_for(
+      n, [&](int64_t begin, int64_t end) { span(x + begin, y + begin, end - begin, f); },
+      kElementwiseGrain);
+}
+
 // Output 0 = Fn(node)(input 0) element-wise, for float32 / float64 / float16 / bfloat16.
 template <class Fn>
 Status float_unary(KernelContext& ctx) {
@@ -36,12 +73,12 @@ Status float_unary(KernelContext& ctx) {
   const Fn fn(ctx.node());
   if (is_half_type(x.dtype())) {
     Tensor f = to_float32(x);
-    map_elements(f.data<float>(), f.data<float>(), f.numel(), fn);
+    map_floats(f.data<float>(), f.data<float>(), f.numel(), fn);
     return store_from_float32(ctx, f, x.dtype());
   }
   if (x.dtype() == DType::kFloat32) {
     Tensor& y = ctx.output_like(0, 0);
-    map_elements(x.data<float>(), y.data<float>(), x.numel(), fn);
+    map_floats(x.data<float>(), y.data<float>(), x.numel(), fn);
     return Status();
   }
   if (x.dtype() == DType::kFloat64) {
