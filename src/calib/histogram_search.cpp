@@ -11,6 +11,8 @@
 #include <immintrin.h>
 #endif
 
+#include "core/cpu.h"
+
 namespace quench::calib_internal {
 
 namespace {
@@ -296,8 +298,7 @@ using EntropyTermsFn = void (*)(const EntropyGroupArgs&, int64_t, double*);
 
 EntropyTermsFn pick_entropy_terms() {
 #if defined(__x86_64__) && defined(__GNUC__)
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx2")) return entropy_terms_avx2;
+  if (cpu_has_avx2()) return entropy_terms_avx2;
 #endif
   return entropy_terms_scalar;
 }
@@ -307,8 +308,7 @@ EntropyTermsFn pick_entropy_terms() {
 std::vector<LogVariant> log_variants() {
   std::vector<LogVariant> out;
 #if defined(__x86_64__) && defined(__GNUC__)
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx2")) out.push_back({"avx2", log_many_avx2});
+  if (cpu_has_avx2()) out.push_back({"avx2", log_many_avx2});
 #endif
   out.push_back({"scalar", log_many_scalar});
   return out;
@@ -500,8 +500,7 @@ using MseRowFn = int64_t (*)(const double*, const double*, const double*, int64_
 
 MseRowFn pick_mse_row() {
 #if defined(__x86_64__) && defined(__GNUC__)
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx2")) return mse_row_avx2;
+  if (cpu_has_avx2()) return mse_row_avx2;
 #endif
   return mse_row_scalar;
 }
@@ -722,8 +721,7 @@ using TfNoiseFn = double (*)(const double*, int64_t, double, double, double, dou
 
 TfNoiseFn pick_tf_noise() {
 #if defined(__x86_64__) && defined(__GNUC__)
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx2")) return tf_noise_avx2;
+  if (cpu_has_avx2()) return tf_noise_avx2;
 #endif
   return tf_noise_scalar;
 }
@@ -740,8 +738,7 @@ double tf_noise(const std::vector<double>& counts, double lo, double w, double d
 std::vector<TfNoiseVariant> tf_noise_variants() {
   std::vector<TfNoiseVariant> out;
 #if defined(__x86_64__) && defined(__GNUC__)
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx2")) out.push_back({"avx2", tf_noise_avx2});
+  if (cpu_has_avx2()) out.push_back({"avx2", tf_noise_avx2});
 #endif
   out.push_back({"scalar", tf_noise_scalar});
   return out;

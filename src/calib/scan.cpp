@@ -13,6 +13,8 @@
 #define QUENCH_SCAN_AVX2 1
 #endif
 
+#include "core/cpu.h"
+
 namespace quench::calib_internal {
 
 namespace {
@@ -266,21 +268,12 @@ BinScan scan_bin_avx512(const float* x, int64_t n, bool abs, float scale, float 
              : scan_bin_avx512_impl<false>(x, n, scale, t_lo, t_hi, offset, counts, stride);
 }
 
-bool has_avx512() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512f");
-}
-
-bool has_avx2() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt");
-}
 #endif
 
 BinScanFn pick_scan_bin() {
 #if QUENCH_SCAN_AVX2
-  if (has_avx512()) return scan_bin_avx512;
-  if (has_avx2()) return scan_bin_avx2;
+  if (cpu_has_avx512f()) return scan_bin_avx512;
+  if (cpu_has_avx2()) return scan_bin_avx2;
 #endif
   return scan_bin_scalar;
 }
@@ -296,8 +289,8 @@ BinScan scan_bin(const float* x, int64_t n, bool abs, float scale, float t_lo, f
 std::vector<BinScanVariant> scan_bin_variants() {
   std::vector<BinScanVariant> out;
 #if QUENCH_SCAN_AVX2
-  if (has_avx512()) out.push_back({"avx512", scan_bin_avx512});
-  if (has_avx2()) out.push_back({"avx2", scan_bin_avx2});
+  if (cpu_has_avx512f()) out.push_back({"avx512", scan_bin_avx512});
+  if (cpu_has_avx2()) out.push_back({"avx2", scan_bin_avx2});
 #endif
   out.push_back({"scalar", scan_bin_scalar});
   return out;

@@ -36,6 +36,7 @@
 #include <immintrin.h>
 #endif
 
+#include "core/cpu.h"
 #include "core/parallel.h"
 #include "quant/float_formats.h"
 
@@ -180,9 +181,8 @@ __attribute__((target("avx512f"))) void fake_half_even_avx512(const float* src, 
 
 FakeRunFn pick_fake_half_even() {
 #if defined(__x86_64__) && defined(__GNUC__)
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f")) return fake_half_even_avx512;
-  if (__builtin_cpu_supports("avx2")) return fake_half_even_avx2;
+  if (cpu_has_avx512f()) return fake_half_even_avx512;
+  if (cpu_has_avx2()) return fake_half_even_avx2;
 #endif
   return fake_uniform<RoundMode::kHalfEven, float>;
 }
@@ -564,9 +564,8 @@ void fake_quantize_span(const float* src, float* dst, int64_t n, float scale, in
 std::vector<FakeQuantizeVariant> fake_quantize_half_even_variants() {
   std::vector<FakeQuantizeVariant> out;
 #if defined(__x86_64__) && defined(__GNUC__)
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f")) out.push_back({"avx512", fake_half_even_avx512});
-  if (__builtin_cpu_supports("avx2")) out.push_back({"avx2", fake_half_even_avx2});
+  if (cpu_has_avx512f()) out.push_back({"avx512", fake_half_even_avx512});
+  if (cpu_has_avx2()) out.push_back({"avx2", fake_half_even_avx2});
 #endif
   out.push_back({"scalar", fake_uniform<RoundMode::kHalfEven, float>});
   return out;
