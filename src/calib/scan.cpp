@@ -111,6 +111,31 @@ BinScan scan_bin_scalar(const float* x, int64_t n, bool abs, float scale, float 
   return out;
 }
 
+// The vector loops' end: the lanes' extremes reduced, the scalar tail x[0, tail_n) scanned and
+// binned, the result put together.
+BinScan finish_bin_scan(const float* lane_lo, const float* lane_hi, int lanes, bool finite,
+                        int64_t zeros, const float* tail, int64_t tail_n, bool abs, float scale,
+                        float t_lo, float t_hi, int32_t offset, uint32_t* counts, int64_t stride) {
+  float lo = lane_lo[0], hi = lane_hi[0];
+  for (int k = 1; k < lanes; ++k) {
+    lo = std::min(lo, lane_lo[k]);
+    hi = std::max(hi, lane_hi[k]);
+  }
+  if (tail_n > 0) {
+    const BinScan t = scan_bin_scalar(tail, tail_n, abs, scale, t_lo, t_hi, offset, counts, stride);
+    lo = std::min(lo, t.min);
+    hi = std::max(hi, t.max);
+    finite &= t.finite;
+    zeros += t.zeros;
+  }
+  BinScan out;
+  out.min = lo;
+  out.max = hi;
+  out.finite = finite && std::isfinite(lo) && std::isfinite(hi);
+  out.zeros = zeros;
+  return out;
+}
+
 #if QUENCH_SCAN_AVX2
 // Lane indices that move the lanes set in an 8-bit mask to the front (the compress permutation).
 struct CompressTable {
@@ -170,25 +195,8 @@ __attribute__((target("avx2,popcnt"))) BinScan scan_bin_avx2_impl(
   alignas(32) float lo8[8], hi8[8];
   _mm256_store_ps(lo8, mn);
   _mm256_store_ps(hi8, mx);
-  float lo = lo8[0], hi = hi8[0];
-  for (int k = 1; k < 8; ++k) {
-    lo = std::min(lo, lo8[k]);
-    hi = std::max(hi, hi8[k]);
-  }
-  bool finite = _mm256_movemask_ps(bad) == 0;
-  if (n8 < n) {
-    const BinScan tail = scan_bin_scalar(x + n8, n - n8, kAbs, scale, t_lo, t_hi, offset, counts, stride);
-    lo = std::min(lo, tail.min);
-    hi = std::max(hi, tail.max);
-    finite &= tail.finite;
-    zeros += tail.zeros;
-  }
-  BinScan out;
-  out.min = lo;
-  out.max = hi;
-  out.finite = finite && std::isfinite(lo) && std::isfinite(hi);
-  out.zeros = zeros;
-  return out;
+  return finish_bin_scan(lo8, hi8, 8, _mm256_movemask_ps(bad) == 0, zeros, x + n8, n - n8, kAbs,
+                         scale, t_lo, t_hi, offset, counts, stride);
 }
 
 BinScan scan_bin_avx2(const float* x, int64_t n, bool abs, float scale, float t_lo, float t_hi,
@@ -241,25 +249,8 @@ __attribute__((target("avx512f"))) BinScan scan_bin_avx512_impl(
   alignas(64) float lo16[16], hi16[16];
   _mm512_store_ps(lo16, mn);
   _mm512_store_ps(hi16, mx);
-  float lo = lo16[0], hi = hi16[0];
-  for (int k = 1; k < 16; ++k) {
-    lo = std::min(lo, lo16[k]);
-    hi = std::max(hi, hi16[k]);
-  }
-  bool finite = bad == 0;
-  if (n16 < n) {
-    const BinScan tail = scan_bin_scalar(x + n16, n - n16, kAbs, scale, t_lo, t_hi, offset, counts, stride);
-    lo = std::min(lo, tail.min);
-    hi = std::max(hi, tail.max);
-    finite &= tail.finite;
-    zeros += tail.zeros;
-  }
-  BinScan out;
-  out.min = lo;
-  out.max = hi;
-  out.finite = finite && std::isfinite(lo) && std::isfinite(hi);
-  out.zeros = zeros;
-  return out;
+  return finish_bin_scan(lo16, hi16, 16, bad == 0, zeros, x + n16, n - n16, kAbs, scale, t_lo,
+                         t_hi, offset, counts, stride);
 }
 
 BinScan scan_bin_avx512(const float* x, int64_t n, bool abs, float scale, float t_lo, float t_hi,

@@ -317,22 +317,29 @@ TEST(HfmgSearch, L2LossPerSegment) {
   EXPECT_NEAR(calib_internal::hfmg_l2_loss({2, 0, 0}, 1.0, 1, 2, 1), 14.0 / 3, 1e-12);
 }
 
+// 4096-bin histograms for the HFMG search tests: 0 skewed (exponential decay), 1 sparse, 2 dense
+// noise, 3 a ReLU output's (a spike of ten million zeros and a fractional, resampled tail).
+std::vector<double> hfmg_test_histogram(int shape, std::mt19937& rng) {
+  std::exponential_distribution<double> expo(0.01);
+  std::vector<double> counts(4096, 0.0);
+  for (size_t j = 0; j < counts.size(); ++j) {
+    const double x = static_cast<double>(j);
+    if (shape == 0) counts[j] = std::floor(1000.0 * std::exp(-x / 300.0));
+    if (shape == 1) counts[j] = (j % 97 == 0) ? std::floor(expo(rng)) : 0.0;
+    if (shape == 2) counts[j] = std::floor(expo(rng));
+    if (shape == 3) counts[j] = (j == 0 ? 1e7 : 0.0) + 3000.0 * std::exp(-x * x / 2e6) * (1.0 + 0.1 * std::sin(x));
+  }
+  return counts;
+}
+
 // The O(destination bins) form of the loss equals the direct sum over source bins (up to
 // rounding) for every candidate the search visits, on skewed, sparse and dense histograms, and on
 // a ReLU output's: a spike of zeros ten million strong and a fractional (resampled) tail, where
 // the moments of small runs are differences of large sums.
 TEST(HfmgSearch, FastLossMatchesDirectSum) {
   std::mt19937 rng(5);
-  std::exponential_distribution<double> expo(0.01);
   for (int shape = 0; shape < 4; ++shape) {
-    std::vector<double> counts(4096, 0.0);
-    for (size_t j = 0; j < counts.size(); ++j) {
-      const double x = static_cast<double>(j);
-      if (shape == 0) counts[j] = std::floor(1000.0 * std::exp(-x / 300.0));
-      if (shape == 1) counts[j] = (j % 97 == 0) ? std::floor(expo(rng)) : 0.0;
-      if (shape == 2) counts[j] = std::floor(expo(rng));
-      if (shape == 3) counts[j] = (j == 0 ? 1e7 : 0.0) + 3000.0 * std::exp(-x * x / 2e6) * (1.0 + 0.1 * std::sin(x));
-    }
+    const std::vector<double> counts = hfmg_test_histogram(shape, rng);
     double total = 0;
     for (double c : counts) total += c;
     const double width = 0.37;
@@ -356,16 +363,8 @@ TEST(HfmgSearch, FastLossMatchesDirectSum) {
 // sparse, dense and ReLU-spike histograms, for 8-bit and 4-bit grids.
 TEST(HfmgSearch, PrunedSearchFindsTheExhaustiveMinimum) {
   std::mt19937 rng(8);
-  std::exponential_distribution<double> expo(0.01);
   for (int shape = 0; shape < 4; ++shape) {
-    std::vector<double> counts(4096, 0.0);
-    for (size_t j = 0; j < counts.size(); ++j) {
-      const double x = static_cast<double>(j);
-      if (shape == 0) counts[j] = std::floor(1000.0 * std::exp(-x / 300.0));
-      if (shape == 1) counts[j] = (j % 97 == 0) ? std::floor(expo(rng)) : 0.0;
-      if (shape == 2) counts[j] = std::floor(expo(rng));
-      if (shape == 3) counts[j] = (j == 0 ? 1e7 : 0.0) + 3000.0 * std::exp(-x * x / 2e6) * (1.0 + 0.1 * std::sin(x));
-    }
+    const std::vector<double> counts = hfmg_test_histogram(shape, rng);
     double total = 0;
     for (double c : counts) total += c;
     const double lo = -0.5, width = 0.37 / 1024, hi = lo + width * 4096;
