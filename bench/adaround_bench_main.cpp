@@ -310,13 +310,7 @@ int main(int argc, char** argv) {
   if (argc > 1 && argv[1][0] != '-') o.mode = argv[i++];
   for (; i < argc; ++i) {
     std::string a = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        fmt::print(stderr, "{} needs a value\n", a);
-        std::exit(2);
-      }
-      return argv[++i];
-    };
+    auto next = [&] { return option_value(argc, argv, i); };
     if (a == "--layers") o.layers = split_list(next());
     else if (a == "--models") o.models = split_list(next());
     else if (a == "--iterations") o.iterations = std::stoll(next());

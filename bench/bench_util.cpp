@@ -1,8 +1,10 @@
 #include "bench_util.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <optional>
 #include <sstream>
 
@@ -10,16 +12,21 @@
 
 namespace quench::bench {
 
+std::string option_value(int argc, char** argv, int& i) {
+  if (i + 1 >= argc) {
+    std::fprintf(stderr, "%s: %s needs a value\n", std::filesystem::path(argv[0]).filename().c_str(),
+                 argv[i]);
+    std::exit(2);
+  }
+  return argv[++i];
+}
+
 std::vector<std::string> split_list(const std::string& s) {
   std::vector<std::string> out;
   std::stringstream ss(s);
   for (std::string item; std::getline(ss, item, ',');)
     if (!item.empty()) out.push_back(item);
   return out;
-}
-
-double now_seconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 std::string model_path(const std::string& name) {

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/clock.h"  // now_seconds
 #include "core/status.h"
 #include "runtime/executor.h"
 
@@ -18,9 +19,11 @@ inline constexpr const char* kTrainImages = "/usr/share/datasets/fashion-mnist/t
 inline constexpr const char* kTestImages = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz";
 inline constexpr const char* kTestLabels = "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz";
 
+// The value after the option argv[i], advancing i; "<program>: <option> needs a value" and exit 2
+// when there is none.
+std::string option_value(int argc, char** argv, int& i);
 // "a,b,,c" -> {"a", "b", "c"}.
 std::vector<std::string> split_list(const std::string& s);
-double now_seconds();
 // A path ending in .onnx as it is; "fashion_cnn" -> models/fashion_cnn.onnx; other names ->
 // models/zoo/<name>.onnx.
 std::string model_path(const std::string& name);

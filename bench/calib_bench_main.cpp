@@ -229,13 +229,7 @@ int main(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "quench_calib_bench: %s needs a value\n", a.c_str());
-        std::exit(2);
-      }
-      return argv[++i];
-    };
+    auto next = [&] { return option_value(argc, argv, i); };
     if (a == "--models") o.models = split_list(next());
     else if (a == "--methods") o.methods = split_list(next());
     else if (a == "--samples") o.samples = std::stoll(next());

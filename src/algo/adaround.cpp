@@ -24,20 +24,16 @@
 #include "algo/adaround.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cstring>
 #include <memory>
 
+#include "core/clock.h"
 #include "ir/clone.h"
 #include "runtime/executor.h"
 
 namespace quench {
 
 namespace {
-
-double now_seconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 bool is_adaround_op(const std::string& op) {
   return op == "Conv" || op == "ConvTranspose" || op == "Gemm" || op == "MatMul";

@@ -5,7 +5,6 @@
 #include <oneapi/dnnl/dnnl.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -14,19 +13,17 @@
 #include <random>
 #include <unordered_map>
 
+#include "core/clock.h"
 #include "core/parallel.h"
 #include "quant/quantize.h"
 #include "runtime/kernels/conv_ref.h"
+#include "runtime/kernels/dnnl_common.h"
 
 namespace quench {
 
 namespace {
 
 using dnnl::memory;
-
-double now_seconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 // 64-byte aligned float buffer (oneDNN's kernels prefer aligned user memory).
 class Buffer {
@@ -66,41 +63,6 @@ class LinearOp {
 
 // ---- Conv / ConvTranspose: oneDNN forward_training + backward_weights ---------------------------
 
-memory::dims to_dnnl(const Shape& s, int64_t minus = 0) {
-  memory::dims d;
-  for (int64_t v : s) d.push_back(v - minus);
-  return d;
-}
-
-memory::desc plain_desc(const Shape& shape) {
-  memory::dims strides(shape.size(), 1);
-  for (size_t i = shape.size(); i-- > 1;) strides[i - 1] = strides[i] * shape[i];
-  return memory::desc(to_dnnl(shape), memory::data_type::f32, strides);
-}
-
-// oneDNN's weights are [G,] OC/G, IC/G, k...; Conv's ONNX W [M, C/G, k] is that in row-major
-// order, ConvTranspose's [C, M/G, k] = [G][C/G][M/G][k] swaps OC and IC: explicit strides.
-memory::desc onnx_weights_desc(const ConvGeometry& g) {
-  const int64_t G = g.group, Cg = g.in_channels / G, Mg = g.out_channels / G;
-  const int64_t ks = shape_numel(g.kernel);
-  memory::dims dims, strides;
-  if (G > 1) {
-    dims.push_back(G);
-    strides.push_back(Cg * Mg * ks);
-  }
-  dims.push_back(Mg);
-  strides.push_back(g.transpose ? ks : Cg * ks);
-  dims.push_back(Cg);
-  strides.push_back(g.transpose ? Mg * ks : ks);
-  int64_t k_stride = ks;
-  for (int64_t k : g.kernel) {
-    k_stride /= k;
-    dims.push_back(k);
-    strides.push_back(k_stride);
-  }
-  return memory::desc(dims, memory::data_type::f32, strides);
-}
-
 // True when the batch axis of md is outermost and unblocked: sample i is the i-th contiguous
 // slice of size get_size() / batch.
 bool batch_outermost(const memory::desc& md, int64_t batch) {
@@ -113,19 +75,6 @@ bool batch_outermost(const memory::desc& md, int64_t batch) {
   return b.strides[0] * batch * 4 == static_cast<int64_t>(md.get_size());
 }
 
-// oneDNN's slow reference kernels: another layout may have a fast one.
-bool is_reference(const dnnl::primitive_desc_base& pd) {
-  return std::string(pd.impl_info_str()).rfind("ref", 0) == 0;
-}
-
-void run_reorder(const dnnl::engine& eng, dnnl::stream& s, const memory::desc& src_md, const float* src,
-                 const memory::desc& dst_md, float* dst) {
-  dnnl::reorder r(dnnl::reorder::primitive_desc(eng, src_md, eng, dst_md));
-  memory a(src_md, eng, const_cast<float*>(src)), b(dst_md, eng, dst);
-  r.execute(s, a, b);
-  s.wait();
-}
-
 // Weights between the plain ONNX layout and a primitive's layout. Weights are small: a gather
 // through an index map (built once by reordering the plain indices) costs less than a reorder
 // primitive's thread wake-up.
@@ -134,14 +83,14 @@ struct WeightMap {
   std::vector<int32_t> src_of;  // per position of md: plain index + 1, 0 for padding
   Buffer buf;
 
-  void init(const memory::desc& plain, const memory::desc& prim, const dnnl::engine& eng, dnnl::stream& s) {
+  void init(const memory::desc& plain, const memory::desc& prim) {
     md = prim;
     if (prim == plain) return;
     const int64_t n = static_cast<int64_t>(plain.get_size() / 4), m = static_cast<int64_t>(prim.get_size() / 4);
     std::vector<float> idx(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i) idx[static_cast<size_t>(i)] = static_cast<float>(i + 1);  // exact below 2^24
     buf = Buffer(prim.get_size());
-    run_reorder(eng, s, plain, idx.data(), prim, buf.get());
+    reorder_once(plain, idx.data(), prim, buf.get());
     src_of.resize(static_cast<size_t>(m));
     for (int64_t p = 0; p < m; ++p) src_of[static_cast<size_t>(p)] = static_cast<int32_t>(buf.get()[p]);
   }
@@ -169,17 +118,19 @@ class ConvOp final : public LinearOp {
     const auto any = memory::format_tag::any;
     Shape x_shape{g.batch, g.in_channels};
     x_shape.insert(x_shape.end(), g.src_spatial.begin(), g.src_spatial.end());
-    x_plain_ = plain_desc(x_shape);
-    y_plain_ = plain_desc(g.dst_shape());
-    const memory::desc w_plain = onnx_weights_desc(g);
+    x_plain_ = plain_md(x_shape);
+    y_plain_ = plain_md(g.dst_shape());
+    const memory::desc w_plain = conv_weights_md(g);
     const memory::desc src_any(x_plain_.dims(), f32, any), dst_any(y_plain_.dims(), f32, any);
     const memory::desc wei_any(w_plain.dims(), f32, any);
     if (bias) {
-      bias_md_ = plain_desc({g.out_channels});
+      bias_md_ = plain_md({g.out_channels});
       bias_ = bias;
     }
-    const memory::dims strides = to_dnnl(g.strides), dil = to_dnnl(g.dilations, 1);
-    const memory::dims pad_l = to_dnnl(g.pads_begin), pad_r = to_dnnl(g.pads_end);
+    const memory::dims strides = to_dims(g.strides), pad_l = to_dims(g.pads_begin),
+                       pad_r = to_dims(g.pads_end);
+    memory::dims dil = to_dims(g.dilations);
+    for (auto& d : dil) --d;  // oneDNN counts dilation from 0
     memory::desc fwei, bdwei;
     if (!g.transpose) {
       build<dnnl::convolution_forward, dnnl::convolution_backward_weights>(
@@ -188,8 +139,8 @@ class ConvOp final : public LinearOp {
       build<dnnl::deconvolution_forward, dnnl::deconvolution_backward_weights>(
           dnnl::algorithm::deconvolution_direct, src_any, wei_any, dst_any, strides, dil, pad_l, pad_r, fwei, bdwei);
     }
-    fwei_.init(w_plain, fwei, eng_, strm_);
-    bdwei_.init(w_plain, bdwei, eng_, strm_);
+    fwei_.init(w_plain, fwei);
+    bdwei_.init(w_plain, bdwei);
     // Packed samples need one layout per tensor for both passes, batch outermost.
     packed_ = bsrc_ == fsrc_ && bddst_ == fdst_ && batch_outermost(fsrc_, batch_) &&
               batch_outermost(fdst_, batch_);
@@ -201,7 +152,7 @@ class ConvOp final : public LinearOp {
       // 1 where a packed output element is a real one, 0 in the channel padding.
       std::vector<float> ones(y_plain_.get_size() / 4, 1.0f);
       mask_.resize(pdst_.get_size() / 4);
-      run_reorder(eng_, strm_, y_plain_, ones.data(), pdst_, mask_.data());
+      reorder_once(y_plain_, ones.data(), pdst_, mask_.data());
       mask_.resize(static_cast<size_t>(packed_out()));
     }
   }
@@ -228,7 +179,7 @@ class ConvOp final : public LinearOp {
     memory src = stage(x_plain_, x, fsrc_, src_buf_.get());
     memory dst(fdst_, eng_, fdst_ == y_plain_ ? y : dst_buf_.get());
     run_forward(src, w, dst);
-    if (!(fdst_ == y_plain_)) run_reorder(eng_, strm_, fdst_, dst_buf_.get(), y_plain_, y);
+    if (!(fdst_ == y_plain_)) reorder_once(fdst_, dst_buf_.get(), y_plain_, y);
   }
 
  private:
@@ -244,11 +195,11 @@ class ConvOp final : public LinearOp {
     typename Bwd::primitive_desc bpd(typename Bwd::desc(alg, fpd.src_desc(), wei_any, memory::desc(),
                                                         fpd.dst_desc(), strides, dil, pad_l, pad_r),
                                      eng_, fpd, /*allow_empty=*/true);
-    if (!bpd || is_reference(bpd)) {
+    if (!bpd || is_reference_impl(bpd)) {
       typename Bwd::primitive_desc other(typename Bwd::desc(alg, src_any, wei_any, memory::desc(), dst_any,
                                                             strides, dil, pad_l, pad_r),
                                          eng_, fpd, /*allow_empty=*/true);
-      if (other && (!bpd || !is_reference(other))) bpd = other;
+      if (other && (!bpd || !is_reference_impl(other))) bpd = other;
     }
     if (!bpd) throw dnnl::error(dnnl_unimplemented, "no backward-weights kernel");
     fwd_ = Fwd(fpd);
@@ -260,7 +211,7 @@ class ConvOp final : public LinearOp {
   // Plain data as a primitive's memory: reordered into `buf` when the layouts differ.
   memory stage(const memory::desc& plain, const float* p, const memory::desc& md, float* buf) {
     if (md == plain) return memory(md, eng_, const_cast<float*>(p));
-    run_reorder(eng_, strm_, plain, p, md, buf);
+    reorder_once(plain, p, md, buf);
     return memory(md, eng_, buf);
   }
   void run_forward(const memory& src, const float* w, const memory& dst) {
@@ -285,12 +236,12 @@ class ConvOp final : public LinearOp {
       const int64_t cnt = std::min(batch_, n - s);
       std::fill(in.begin(), in.end(), 0.0f);
       std::memcpy(in.data(), src + s * per_plain, static_cast<size_t>(cnt * per_plain) * 4);
-      run_reorder(eng_, strm_, plain, in.data(), md, out.data());
+      reorder_once(plain, in.data(), md, out.data());
       std::memcpy(dst + s * per_md, out.data(), static_cast<size_t>(cnt * per_md) * 4);
     }
   }
 
-  dnnl::engine eng_{dnnl::engine::kind::cpu, 0};
+  dnnl::engine eng_ = dnnl_engine();
   dnnl::stream strm_;
   int64_t batch_;
   dnnl::primitive fwd_, bwd_;

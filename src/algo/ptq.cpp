@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <chrono>
 #include <cmath>
 
 #include "algo/adaround.h"
@@ -12,22 +11,19 @@
 #include "algo/easy_quant.h"
 #include "algo/prepare.h"
 #include "algo/squant.h"
+#include "core/clock.h"
 #include "ir/clone.h"
 
 namespace quench {
 
 namespace {
 
-double now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
 // Times a step and collects its lines.
 class StepTimer {
  public:
-  StepTimer(PtqReport& r, std::string name) : report_(r), t0_(now()) { step_.name = std::move(name); }
+  StepTimer(PtqReport& r, std::string name) : report_(r), t0_(now_seconds()) { step_.name = std::move(name); }
   ~StepTimer() {
-    step_.seconds = now() - t0_;
+    step_.seconds = now_seconds() - t0_;
     report_.steps.push_back(std::move(step_));
   }
   void line(std::string s) { step_.lines.push_back(std::move(s)); }

@@ -110,30 +110,6 @@ memory::dims dnnl_vec(const Shape& s, int64_t minus = 0) {
   return d;
 }
 
-// Weights as oneDNN sees them: [G,] OC/G, IC/G, k... Conv's ONNX W [M, C/G, k] is that shape in
-// row-major order. ConvTranspose's ONNX W [C, M/G, k] = [G][C/G][M/G][k] swaps OC and IC, so it is
-// described with explicit strides.
-memory::desc weights_user_md(const ConvGeometry& g, bool transpose) {
-  const int64_t G = g.group, Cg = g.in_channels / G, Mg = g.out_channels / G;
-  const int64_t ks = shape_numel(g.kernel);
-  memory::dims dims, strides;
-  if (G > 1) {
-    dims.push_back(G);
-    strides.push_back(Cg * Mg * ks);
-  }
-  dims.push_back(Mg);
-  strides.push_back(transpose ? ks : Cg * ks);
-  dims.push_back(Cg);
-  strides.push_back(transpose ? Mg * ks : ks);
-  memory::dims kstrides(g.kernel.size(), 1);
-  for (size_t i = g.kernel.size(); i-- > 1;) kstrides[i - 1] = kstrides[i] * g.kernel[i];
-  for (size_t i = 0; i < g.kernel.size(); ++i) {
-    dims.push_back(g.kernel[i]);
-    strides.push_back(kstrides[i]);
-  }
-  return memory::desc(dims, memory::data_type::f32, strides);
-}
-
 Result<ConvPlan*> ConvKernel::plan_for(const Tensor& x, const Tensor& w, const Tensor* b,
                                        bool blocked_allowed) {
   memory::desc x_md = tensor_md(x);
@@ -172,7 +148,7 @@ void ConvKernel::build_dnnl(ConvPlan& p, const Tensor& w) {
   const ConvGeometry& g = p.geo;
   const auto any = memory::format_tag::any;
   const auto f32 = memory::data_type::f32;
-  p.wei_user_md = weights_user_md(g, transpose_);
+  p.wei_user_md = conv_weights_md(g);
   memory::desc src_any(p.x_md.dims(), f32, any);
   memory::desc wei_any(p.wei_user_md.dims(), f32, any);
   memory::desc dst_any(to_dims(g.dst_shape()), f32, any);

@@ -1,9 +1,11 @@
-// oneDNN plumbing shared by the conv, gemm and pool kernels. See dnnl_common.h.
+// oneDNN plumbing shared by the conv, gemm and pool kernels and AdaRound. See dnnl_common.h.
 #include "runtime/kernels/dnnl_common.h"
 
 #include <algorithm>
 #include <cstdlib>
 #include <numeric>
+
+#include "runtime/kernels/conv_ref.h"
 
 namespace quench {
 
@@ -217,6 +219,27 @@ bool dnnl_same_layout(const Tensor& a, const Tensor& b) {
 std::string dnnl_layout_name(const Tensor& t) {
   if (t.is_plain()) return "plain";
   return t.layout()->describe();
+}
+
+dnnl::memory::desc conv_weights_md(const ConvGeometry& g) {
+  const int64_t G = g.group, Cg = g.in_channels / G, Mg = g.out_channels / G;
+  const int64_t ks = shape_numel(g.kernel);
+  dnnl::memory::dims dims, strides;
+  if (G > 1) {
+    dims.push_back(G);
+    strides.push_back(Cg * Mg * ks);
+  }
+  dims.push_back(Mg);
+  strides.push_back(g.transpose ? ks : Cg * ks);
+  dims.push_back(Cg);
+  strides.push_back(g.transpose ? Mg * ks : ks);
+  dnnl::memory::dims kstrides(g.kernel.size(), 1);
+  for (size_t i = g.kernel.size(); i-- > 1;) kstrides[i - 1] = kstrides[i] * g.kernel[i];
+  for (size_t i = 0; i < g.kernel.size(); ++i) {
+    dims.push_back(g.kernel[i]);
+    strides.push_back(kstrides[i]);
+  }
+  return dnnl::memory::desc(dims, dnnl::memory::data_type::f32, strides);
 }
 
 }  // namespace quench

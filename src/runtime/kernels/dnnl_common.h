@@ -1,6 +1,6 @@
-// quench runtime: oneDNN plumbing for the kernel files (conv.cpp, gemm.cpp, pool.cpp). Nothing
-// outside src/runtime/kernels includes this header (it pulls in oneDNN, which only quench_runtime
-// links).
+// quench runtime: oneDNN plumbing for the kernel files (conv.cpp, gemm.cpp, pool.cpp) and for
+// AdaRound's per-layer problem (algo/adaround_layer.cpp), the one user outside src/runtime/kernels
+// (it pulls in oneDNN, which only quench_runtime and quench_algo link).
 //
 //   dnnl::memory::desc md = tensor_md(x);            // plain row-major, or x's blocked layout
 //   dnnl::memory src = make_memory(md, x.raw_data());
@@ -26,6 +26,8 @@
 
 namespace quench {
 
+struct ConvGeometry;  // runtime/kernels/conv_ref.h
+
 // The CPU engine, created once.
 dnnl::engine& dnnl_engine();
 // An in-order CPU stream for the calling thread.
@@ -36,6 +38,10 @@ dnnl::memory::dims to_dims(const Shape& shape);
 dnnl::memory::desc plain_md(const Shape& shape);
 // The descriptor of t: its DnnlLayout's, or plain_md(t.shape()).
 dnnl::memory::desc tensor_md(const Tensor& t);
+// An ONNX Conv / ConvTranspose weight as oneDNN sees weights: [G,] OC/G, IC/G, k... Conv's
+// W [M, C/G, k] is that shape in row-major order; ConvTranspose's W [C, M/G, k] = [G][C/G][M/G][k]
+// swaps OC and IC, so it is described with explicit strides.
+dnnl::memory::desc conv_weights_md(const ConvGeometry& g);
 bool is_plain_md(const dnnl::memory::desc& md);
 
 inline dnnl::memory make_memory(const dnnl::memory::desc& md, const void* data) {
